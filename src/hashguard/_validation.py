@@ -1,0 +1,52 @@
+"""Input checks shared by every layer: images in [0, 1], label matrices of the right width.
+
+Each check raises a ``ValueError`` that says what was expected, what was received and how to fix
+it (DESIGN section 3), instead of letting a bad tensor fail deep inside a convolution.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def check_images(x: torch.Tensor, *, channels: int | None = 3, check_values: bool = True) -> None:
+    """Raise ``ValueError`` unless ``x`` is a float NCHW batch with values in [0, 1]."""
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"images must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() != 4:
+        raise ValueError(
+            f"images must be a 4-D NCHW batch, got shape {tuple(x.shape)}; "
+            "add a batch dimension with x.unsqueeze(0) for a single image"
+        )
+    if channels is not None and x.shape[1] != channels:
+        raise ValueError(
+            f"images must have {channels} channels (NCHW), got shape {tuple(x.shape)}; "
+            "convert grey images with x.repeat(1, 3, 1, 1) or pass channels-first tensors"
+        )
+    if not x.is_floating_point():
+        raise ValueError(
+            f"images must be floating point in [0, 1], got dtype {x.dtype}; "
+            "divide uint8 images by 255"
+        )
+    if check_values and x.numel():
+        if torch.isnan(x).any():
+            raise ValueError("images contain NaN values")
+        lo, hi = float(x.min()), float(x.max())
+        if lo < 0.0 or hi > 1.0:
+            raise ValueError(
+                f"images must lie in [0, 1] (pixel units), got values in [{lo:.4g}, {hi:.4g}]; "
+                "do not normalise images before passing them: HashModel normalises internally"
+            )
+
+
+def check_labels(labels: torch.Tensor, num_classes: int | None = None, *, name: str = "labels") -> None:
+    """Raise ``ValueError`` unless ``labels`` is an (N, C) multi-hot matrix."""
+    if labels.dim() != 2:
+        raise ValueError(
+            f"{name} must be an (N, C) multi-hot matrix, got shape {tuple(labels.shape)}; "
+            "one-hot encode class indices with torch.nn.functional.one_hot"
+        )
+    if num_classes is not None and labels.shape[1] != num_classes:
+        raise ValueError(
+            f"{name} must have {num_classes} columns (one per class), got {labels.shape[1]}"
+        )

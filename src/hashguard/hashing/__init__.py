@@ -1,0 +1,17 @@
+"""Hashing objectives (DPH, DPSH, HashNet, CSQ, DCH) and the trainer."""
+
+from .base import HashingObjective, create_hashing, list_hashing, register_hashing, similarity
+from . import csq, dch, dph, dpsh, hashnet  # noqa: F401  (register the objectives)
+from .trainer import TrainConfig, TrainHistory, calibrate_hash_layer, train_hash_model
+
+__all__ = [
+    "HashingObjective",
+    "TrainConfig",
+    "TrainHistory",
+    "calibrate_hash_layer",
+    "create_hashing",
+    "list_hashing",
+    "register_hashing",
+    "similarity",
+    "train_hash_model",
+]
