@@ -1,18 +1,10 @@
-"""Fixtures for the retrieval tests: both kernel backends, and the package importable from src/."""
+"""Fixtures for the retrieval tests: both kernel backends."""
 
 from __future__ import annotations
 
-import os
-import sys
-
 import pytest
 
-try:  # the package is normally installed (pip install -e .); fall back to the checkout's src/
-    import hashguard.retrieval  # noqa: F401
-except ImportError:  # pragma: no cover - depends on the environment
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "src"))
-
-from hashguard.retrieval import _backend  # noqa: E402
+from hashguard.retrieval import _backend
 
 BACKENDS = ["numba", "numpy"] if _backend.NUMBA_AVAILABLE else ["numpy"]
 

@@ -1,0 +1,216 @@
+"""The ``hashguard`` command: a thin layer that parses arguments, calls the library and prints.
+
+    hashguard datasets
+    hashguard train --dataset mnist-mosaic --backbone cnn --hash dpsh --bits 32 --seed 0 --out model.pt
+    hashguard evaluate --model model.pt [--topk K] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from . import __version__
+
+TOPK_HELP = "rank cut-off for mAP (default: the dataset's paper convention; 0 = whole database)"
+
+
+def _device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SystemExit("error: --device cuda was asked for but no CUDA device is available; use --device cpu")
+    return name
+
+
+def _load_splits(dataset: str, seed: int, data_dir: Optional[str]):
+    from .data import create_dataset
+    from .data.benchmarks import BENCHMARKS
+
+    kwargs: Dict[str, Any] = {"seed": seed}
+    if dataset in BENCHMARKS:
+        if not data_dir:
+            raise SystemExit(
+                f"error: dataset {dataset!r} is read from disk; pass --data-dir DIR with its list files "
+                "(database.txt/train.txt/test.txt or *_img.txt + *_label.txt)"
+            )
+        kwargs["root"] = data_dir
+    return create_dataset(dataset, **kwargs)
+
+
+def _topk(arg: Optional[int], splits) -> Optional[int]:
+    if arg is None:
+        return splits.default_topk
+    if arg < 0:
+        raise SystemExit(f"error: --topk must be >= 0 (0 = whole database), got {arg}")
+    return arg or None
+
+
+def _write_json(path: str, payload: Dict[str, Any]) -> None:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=target.name + ".", dir=target.parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump(payload, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, target)
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from .data import list_datasets
+    from .data.benchmarks import BENCHMARKS
+
+    for name in list_datasets():
+        where = "reads --data-dir" if name in BENCHMARKS else "built in"
+        print(f"{name:14s} {where}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from .hashing import TrainConfig, create_hashing, train_hash_model
+    from .hashing.evaluation import retrieval_map, validation_map
+    from .models import create_hash_model, save_checkpoint
+
+    device = _device(args.device)
+    splits = _load_splits(args.dataset, args.seed, args.data_dir)
+    topk = _topk(args.topk, splits)
+    print(splits.summary())
+    torch.manual_seed(args.seed)
+    model = create_hash_model(args.backbone, args.bits, pretrained=args.pretrained).to(device)
+    objective = create_hashing(args.hash, bits=args.bits, train_labels=splits.train.labels)
+    warmup = args.warmup_epochs if args.warmup_epochs is not None else (0 if args.pretrained else 2)
+    config = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        lr_step=args.lr_step,
+        seed=args.seed,
+        warmup_epochs=warmup,
+    )
+    start = time.perf_counter()
+    history = train_hash_model(
+        model,
+        objective,
+        splits.train,
+        config,
+        evaluate=(lambda m: validation_map(m, splits, topk)) if splits.validation is not None else None,
+        progress=not args.quiet,
+        log=None if args.quiet else (lambda line: print(line, file=sys.stderr)),
+    )
+    seconds = time.perf_counter() - start
+    clean_map = retrieval_map(model, splits.query, splits.database, topk=topk, progress=not args.quiet)
+    config_record = {
+        "dataset": args.dataset,
+        "data_dir": str(Path(args.data_dir).resolve()) if args.data_dir else None,
+        "backbone": args.backbone,
+        "pretrained": bool(args.pretrained),
+        "hash_method": args.hash,
+        "hash_params": objective.hparams(),
+        "bits": args.bits,
+        "seed": args.seed,
+        "version": __version__,
+        "training": {**vars(config), "seconds": seconds, "history": history.epochs},
+        "clean_map": clean_map,
+        "topk": topk,
+    }
+    save_checkpoint(args.out, model, config_record)
+    print(f"clean mAP@{topk or 'all'} = {clean_map:.4f}  ({args.hash}, {args.backbone}, {args.bits} bits, "
+          f"trained in {seconds:.0f} s) -> {args.out}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .hashing.evaluation import retrieval_map
+    from .models import load_checkpoint
+
+    model, config = load_checkpoint(args.model, map_location=_device(args.device))
+    data_dir = args.data_dir or config.get("data_dir")
+    splits = _load_splits(config["dataset"], int(config.get("seed", 0)), data_dir)
+    topk = _topk(args.topk, splits)
+    value = retrieval_map(model, splits.query, splits.database, topk=topk, progress=not args.quiet)
+    record = {
+        "map": value,
+        "topk": topk,
+        "dataset": config["dataset"],
+        "bits": int(config["bits"]),
+        "hash_method": config.get("hash_method"),
+        "backbone": config["backbone"],
+        "n_queries": len(splits.query),
+        "n_database": len(splits.database),
+        "model": str(args.model),
+        "version": __version__,
+    }
+    print(f"mAP@{topk or 'all'} = {value:.4f}  ({record['dataset']}, {record['hash_method']}, "
+          f"{record['backbone']}, {record['bits']} bits, {record['n_queries']} queries)")
+    if args.json:
+        _write_json(args.json, record)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .data import list_datasets
+    from .hashing import list_hashing
+    from .models import list_backbones
+
+    parser = argparse.ArgumentParser(prog="hashguard", description="Adversarial robustness of deep-hashing retrieval.")
+    parser.add_argument("--version", action="version", version=f"hashguard {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("datasets", help="list the registered datasets")
+    p.set_defaults(func=cmd_datasets)
+
+    p = sub.add_parser("train", help="train a hashing model and print its clean mAP")
+    p.add_argument("--dataset", default="mnist-mosaic", choices=list_datasets())
+    p.add_argument("--data-dir", help="folder with the list files of a dataset read from disk")
+    p.add_argument("--backbone", default="cnn", choices=list_backbones())
+    p.add_argument("--pretrained", action="store_true", help="start from ImageNet weights (downloads them)")
+    p.add_argument("--hash", default="dpsh", choices=list_hashing(), help="hashing objective")
+    p.add_argument("--bits", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--warmup-epochs", type=int, default=None,
+                   help="label warm-up epochs of the backbone (default 2 from scratch, 0 with --pretrained)")
+    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--lr-step", type=int, default=4, help="epochs between x0.1 learning-rate decays")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--topk", type=int, default=None, help=TOPK_HELP)
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    p.add_argument("--out", required=True, help="checkpoint path to write (.pt)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch log")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="clean mAP of a checkpoint on its dataset")
+    p.add_argument("--model", required=True, help="checkpoint written by 'hashguard train'")
+    p.add_argument("--topk", type=int, default=None, help=TOPK_HELP)
+    p.add_argument("--json", help="also write the result to this JSON file")
+    p.add_argument("--data-dir", help="override the dataset folder stored in the checkpoint")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "bits", 1) is not None and getattr(args, "bits", 1) < 1:
+        parser.error(f"--bits must be >= 1, got {args.bits}")
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
