@@ -9,7 +9,7 @@ download). ``cnn`` is a small network that trains from scratch in minutes on 2 C
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, List, Tuple
+from typing import Any, Callable, List, Tuple
 
 import torch
 from torch import nn
@@ -41,7 +41,6 @@ def create_backbone(name: str, *, pretrained: bool = False, **kwargs: Any) -> Ba
     return BACKBONES.create(name, pretrained=pretrained, **kwargs)
 
 
-
 class _Trunk(nn.Module):
     """``head(flatten(pool(features(x))))``: the shape shared by AlexNet, VGG and ResNet trunks."""
 
@@ -59,45 +58,25 @@ def _fc67(net: nn.Module) -> Backbone:
     return Backbone(_Trunk(net.features, net.avgpool, head), 4096, IMAGENET_MEAN, IMAGENET_STD)
 
 
-@register_backbone("alexnet")
-def alexnet(*, pretrained: bool = False) -> Backbone:
-    from torchvision.models import alexnet as tv_alexnet
-
-    return _fc67(tv_alexnet(weights="DEFAULT" if pretrained else None))
-
-
-@register_backbone("vgg11")
-def vgg11(*, pretrained: bool = False) -> Backbone:
-    from torchvision.models import vgg11 as tv_vgg11
-
-    return _fc67(tv_vgg11(weights="DEFAULT" if pretrained else None))
-
-
-@register_backbone("vgg16")
-def vgg16(*, pretrained: bool = False) -> Backbone:
-    from torchvision.models import vgg16 as tv_vgg16
-
-    return _fc67(tv_vgg16(weights="DEFAULT" if pretrained else None))
-
-
 def _resnet(net: nn.Module) -> Backbone:
+    # ResNet: conv1 ... layer4 and the global average pool, without the 1000-way fc
     trunk = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4)
-    dim = net.fc.in_features
-    return Backbone(_Trunk(trunk, net.avgpool, nn.Identity()), dim, IMAGENET_MEAN, IMAGENET_STD)
+    return Backbone(_Trunk(trunk, net.avgpool, nn.Identity()), net.fc.in_features, IMAGENET_MEAN, IMAGENET_STD)
 
 
-@register_backbone("resnet18")
-def resnet18(*, pretrained: bool = False) -> Backbone:
-    from torchvision.models import resnet18 as tv_resnet18
+def _register_torchvision(name: str, adapt: Callable[[nn.Module], Backbone]) -> None:
+    def build(*, pretrained: bool = False) -> Backbone:
+        import torchvision.models
 
-    return _resnet(tv_resnet18(weights="DEFAULT" if pretrained else None))
+        return adapt(getattr(torchvision.models, name)(weights="DEFAULT" if pretrained else None))
+
+    build.__name__ = name
+    build.__doc__ = f"torchvision {name} trunk; ImageNet weights only with pretrained=True (downloads them)."
+    register_backbone(name)(build)
 
 
-@register_backbone("resnet50")
-def resnet50(*, pretrained: bool = False) -> Backbone:
-    from torchvision.models import resnet50 as tv_resnet50
-
-    return _resnet(tv_resnet50(weights="DEFAULT" if pretrained else None))
+for _name, _adapt in (("alexnet", _fc67), ("vgg11", _fc67), ("vgg16", _fc67), ("resnet18", _resnet), ("resnet50", _resnet)):
+    _register_torchvision(_name, _adapt)
 
 
 def _conv_block(cin: int, cout: int) -> nn.Sequential:
