@@ -29,6 +29,7 @@ def check_images(x: torch.Tensor, *, channels: int | None = 3, check_values: boo
             "divide uint8 images by 255"
         )
     if check_values and x.numel():
+        x = x.detach()
         if torch.isnan(x).any():
             raise ValueError("images contain NaN values")
         lo, hi = float(x.min()), float(x.max())

@@ -87,12 +87,6 @@ def test_random_centres_depend_on_the_seed_only():
     assert not torch.equal(hash_centers(10, 48, seed=3), hash_centers(10, 48, seed=4))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: random_balanced_centers keeps the best of 20 draws even when every draw holds a "
-    "duplicate (min distance 0), so some seeds give two classes the same centre (8 bits, 20 classes: "
-    "seeds 8, 10, 13, 15, 16, 18 of 0..19)",
-)
 def test_random_centres_are_distinct_for_every_seed():
     for seed in range(20):
         _assert_distinct(hash_centers(20, 8, seed=seed))

@@ -83,11 +83,6 @@ def test_buffer_holds_a_code_for_every_training_item_after_training(dpsh_run):
     assert bool((objective.U.abs() <= 1).all())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug? TrainHistory 'lr' is read after scheduler.step(), so each epoch reports the lr of "
-    "the next epoch (epoch 1 of a 3-epoch run trained at 0.01 but records 0.001)",
-)
 def test_history_lr_is_the_lr_the_epoch_trained_with(dpsh_run):
     _, _, history = dpsh_run
     assert [e["lr"] for e in history.epochs] == pytest.approx([0.01, 0.001, 0.0001])
@@ -161,13 +156,6 @@ def test_calibrate_leaves_a_degenerate_batch_alone(make_model, splits):
         assert bool(torch.isfinite(value).all())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: train_hash_model calibrates the hash layer in train mode (BatchNorm batch statistics) "
-    "but fill_buffer computes the initial U in eval mode with running statistics that have seen one "
-    "batch, so U starts from near-identical codes of magnitude ~0.02 (per-bit spread ~0.004): the "
-    "zero saddle the docstring's measure 3 is meant to avoid",
-)
 def test_initial_buffer_holds_spread_out_codes(make_model, splits):
     model = make_model(bits=BITS)
     objective = create_hashing("dpsh", bits=BITS, train_labels=splits.train.labels)
@@ -198,6 +186,13 @@ def test_bad_train_config_raises(make_model, splits, field, value):
         train_hash_model(model, objective, splits.train, config, progress=False)
     for key, v in model.state_dict().items():  # rejected before touching the model
         assert torch.equal(v, before[key])
+
+
+@pytest.mark.parametrize("field, value", [("lr_gamma", -1.0), ("lr_step", -1)])
+def test_bad_schedule_config_raises(field, value):
+    config = dataclasses.replace(TrainConfig(epochs=3), **{field: value})
+    with pytest.raises(ValueError, match=field):
+        config.validate()
 
 
 def test_default_config_is_valid():

@@ -19,19 +19,20 @@ def _single_thread():
     spinning after each mAP kernel and starve the next torch forward (0.47 s vs 0.03 s to encode
     280 images).
     """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
     try:
         import numba
     except ImportError:  # pragma: no cover - numba is a dependency, but the numpy backend needs none
         numba = None
-    previous_numba = numba.get_num_threads() if numba is not None else None
     if numba is not None:
+        # first: launching numba's OpenMP pool resets the OpenMP thread count torch reads
+        previous_numba = numba.get_num_threads()
         numba.set_num_threads(1)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
     yield
-    torch.set_num_threads(previous)
     if numba is not None:
         numba.set_num_threads(previous_numba)
+    torch.set_num_threads(previous)
 
 
 @pytest.fixture

@@ -106,11 +106,25 @@ def test_save_rejects_config_that_contradicts_model(tmp_path, model):
     assert not (tmp_path / "m.pt").exists()
 
 
-def test_save_requires_backbone_name(tmp_path, model):
+def test_save_requires_backbone_name_when_the_model_does_not_know_it(tmp_path, model):
+    from hashguard.models import HashModel, create_backbone
+
     config = _config()
     del config["backbone"]
+    bare = HashModel(create_backbone("cnn", width=8), 16)
     with pytest.raises(CheckpointError, match="backbone"):
-        save_checkpoint(tmp_path / "m.pt", model, config)
+        save_checkpoint(tmp_path / "bare.pt", bare, config)
+
+
+def test_save_fills_in_the_architecture_of_a_registry_built_model(tmp_path, model):
+    config = _config()
+    del config["backbone"]
+    path = save_checkpoint(tmp_path / "m.pt", model, config)
+    stored = read_checkpoint_config(path)
+    assert stored["backbone"] == "cnn" and stored["backbone_kwargs"] == {"width": 8}
+    loaded, _ = load_checkpoint(path)  # a non-default width reloads without being told
+    x = torch.rand(2, 3, 16, 16)
+    assert torch.equal(loaded.encode(x), model.encode(x))
 
 
 def test_load_with_other_bits_names_both_values(tmp_path, make_model):
@@ -130,6 +144,12 @@ def test_load_with_other_backbone_names_both_values(saved):
     msg = str(info.value)
     assert "cnn" in msg and "resnet18" in msg
     model, _ = load_checkpoint(path, backbone="cnn")
+    assert model.bits == 16
+
+
+def test_expected_backbone_name_is_case_insensitive(saved):
+    path, _ = saved
+    model, _ = load_checkpoint(path, backbone="CNN")
     assert model.bits == 16
 
 

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from .._registry import Registry
+from .._validation import check_labels
 
 OBJECTIVES = Registry("hashing objective")
 register_hashing = OBJECTIVES.register
@@ -68,6 +69,10 @@ class HashingObjective(nn.Module):
     def forward(self, u: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         if u.dim() != 2 or u.shape[1] != self.bits:
             raise ValueError(f"codes must have shape (N, {self.bits}), got {tuple(u.shape)}")
-        if y.shape[1] != self.Y.shape[1]:
-            raise ValueError(f"labels must have {self.Y.shape[1]} columns, got {y.shape[1]}")
+        check_labels(y, self.Y.shape[1])
+        idx = torch.as_tensor(idx)
+        if not (y.shape[0] == u.shape[0] == idx.numel()):
+            raise ValueError(
+                f"codes, labels and indices must have one row per item, got {u.shape[0]}, {y.shape[0]} and {idx.numel()}"
+            )
         return self.loss(u, y.to(u.dtype), idx.to(u.device))

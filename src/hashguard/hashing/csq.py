@@ -1,16 +1,18 @@
 """CSQ: central similarity quantisation with hash centres (Yuan et al., CVPR 2020, Eq. 3-8).
 
-Each class owns a hash centre: rows of a Hadamard matrix stacked as [H; -H] (2K centres, pairwise
-Hamming distance K/2) when K is a power of two and the classes fit (C <= 2K); otherwise random
-balanced centres (half of the bits +1), keeping the draw with the largest minimum distance out of
-20 and accepting early once min > K/4 and mean >= K/2 (Sec. 3.2; this also covers 48 bits, where
-the public code fails, METHODS.md 2.3). A multi-label item's centre is sign(sum of its classes'
+Each class owns a hash centre: rows of a Hadamard matrix stacked as [H; -H] (2K centres; any two
+are K/2 apart except a row and its negation, which are K apart) when K is a power of two and the
+classes fit (C <= 2K); otherwise random balanced centres (half of the bits +1), keeping the draw
+with the largest minimum distance out of 20, accepting early once min > K/4 and mean >= K/2, and
+always distinct (Sec. 3.2; this also covers 48 bits, where the public code fails, METHODS.md 2.3). A multi-label item's centre is sign(sum of its classes'
 centres), with ties (zeros) filled from a fixed random centre. The loss is
 
     L = BCE((u + 1) / 2, (c + 1) / 2) + lambda * mean((|u| - 1)^2),   lambda = 1e-4.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -28,12 +30,21 @@ def hadamard(n: int) -> torch.Tensor:
     return h
 
 
+def _balanced_draw(n: int, bits: int, generator: torch.Generator) -> torch.Tensor:
+    ranks = torch.rand(n, bits, generator=generator).argsort(dim=1)
+    return torch.where(ranks < bits // 2, 1.0, -1.0)
+
+
 def random_balanced_centers(num_classes: int, bits: int, generator: torch.Generator, tries: int = 20) -> torch.Tensor:
-    """``num_classes`` random centres with exactly half of the bits +1, well spread in Hamming space."""
+    """``num_classes`` distinct random centres with half of the bits +1, well spread in Hamming space."""
+    if num_classes > math.comb(bits, bits // 2):
+        raise ValueError(
+            f"{num_classes} classes need more distinct balanced {bits}-bit centres than exist "
+            f"({math.comb(bits, bits // 2)}); use more bits"
+        )
     best, best_min = None, -1.0
     for _ in range(tries):
-        ranks = torch.rand(num_classes, bits, generator=generator).argsort(dim=1)
-        centers = torch.where(ranks < bits // 2, 1.0, -1.0)
+        centers = _balanced_draw(num_classes, bits, generator)
         dist = 0.5 * (bits - centers @ centers.t())
         off = dist[~torch.eye(num_classes, dtype=torch.bool)]
         low = float(off.min()) if off.numel() else float(bits)
@@ -41,6 +52,12 @@ def random_balanced_centers(num_classes: int, bits: int, generator: torch.Genera
             best, best_min = centers, low
         if low > bits / 4 and (not off.numel() or float(off.mean()) >= bits / 2):
             break
+    for _ in range(10_000):  # tiny codes: redraw repeated centres until all are distinct
+        same = (best @ best.t() == bits) & torch.ones(num_classes, num_classes, dtype=torch.bool).triu(diagonal=1)
+        repeated = same.any(dim=0)  # a centre equal to an earlier one
+        if not repeated.any():
+            break
+        best[repeated] = _balanced_draw(int(repeated.sum()), bits, generator)
     return best
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..models.hash_model import sign_codes
 from .base import HashingObjective, register_hashing, similarity
 
 
@@ -33,5 +34,5 @@ class DPSH(HashingObjective):
         s = similarity(y, self.Y)
         theta = 0.5 * (u @ self.U.t())
         likelihood = (F.softplus(theta) - s * theta).mean()
-        quantisation = (torch.sign(u.detach()) - u).pow(2).sum() / (self.num_train * u.shape[0])
+        quantisation = (sign_codes(u.detach()) - u).pow(2).sum() / (self.num_train * u.shape[0])
         return likelihood + self.eta * quantisation

@@ -41,7 +41,12 @@ class HashNet(HashingObjective):
         self.continuation_step = continuation_step
 
     def hparams(self):
-        return {"scale": self.scale, "continuation_gamma": self.continuation_gamma}
+        return {
+            "scale": self.scale,
+            "continuation_gamma": self.continuation_gamma,
+            "continuation_power": self.continuation_power,
+            "continuation_step": self.continuation_step,
+        }
 
     def alpha(self, step: int) -> float:
         step = (step // self.continuation_step) * self.continuation_step

@@ -45,6 +45,9 @@ def save_checkpoint(path: str | Path, model: HashModel, config: Dict[str, Any]) 
     config = dict(config)
     config.setdefault("bits", model.bits)
     config.setdefault("version", __version__)
+    if getattr(model, "backbone_name", None) is not None:
+        config.setdefault("backbone", model.backbone_name)
+        config.setdefault("backbone_kwargs", model.backbone_kwargs)
     missing = [k for k in REQUIRED_KEYS if k not in config]
     if missing:
         raise CheckpointError(f"checkpoint config needs the keys {missing}")
@@ -98,7 +101,7 @@ def load_checkpoint(
     path = Path(path)
     config, state = _read(path)
     for key, expected in (("backbone", backbone), ("bits", bits)):
-        if expected is not None and str(config.get(key)) != str(expected):
+        if expected is not None and str(config.get(key)).lower() != str(expected).lower():
             raise CheckpointError(
                 f"checkpoint {str(path)!r} is for {key} {config.get(key)!r}, not {expected!r}; "
                 f"use a checkpoint trained with {key} {expected!r} or drop that option"

@@ -89,7 +89,11 @@ def create_hash_model(
     backbone_kwargs: Optional[Dict[str, Any]] = None,
 ) -> HashModel:
     """Build a :class:`HashModel` from a registered backbone name."""
-    return HashModel(create_backbone(backbone, pretrained=pretrained, **(backbone_kwargs or {})), bits)
+    model = HashModel(create_backbone(backbone, pretrained=pretrained, **(backbone_kwargs or {})), bits)
+    # recorded so that save_checkpoint can describe the architecture without being told
+    model.backbone_name = backbone
+    model.backbone_kwargs = dict(backbone_kwargs or {})
+    return model
 
 
 @torch.no_grad()
