@@ -38,11 +38,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-try:  # noqa: E402
-    from hashguard.retrieval import mean_average_precision
-except ImportError:  # running from a checkout without an installed package
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
-    from hashguard.retrieval import mean_average_precision
+from hashguard.retrieval import mean_average_precision  # noqa: E402
 from hashguard.retrieval.ranking import prepare, ranked_stats  # noqa: E402  (per-query check)
 
 

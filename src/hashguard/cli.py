@@ -104,6 +104,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         splits.train,
         config,
         evaluate=(lambda m: validation_map(m, splits, topk)) if splits.validation is not None else None,
+        evaluate_every=1,
         progress=not args.quiet,
         log=None if args.quiet else (lambda line: print(line, file=sys.stderr)),
     )
