@@ -18,6 +18,8 @@ from typing import Any, Dict, List, Optional
 
 from . import __version__
 
+WORKERS = min(4, os.cpu_count() or 1)
+WORKERS_HELP = "image-decoding processes for datasets read from disk (built-in data is in memory)"
 TOPK_HELP = "rank cut-off for mAP (default: the dataset's paper convention; 0 = whole database)"
 
 
@@ -96,6 +98,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         lr_step=args.lr_step,
         seed=args.seed,
         warmup_epochs=warmup,
+        num_workers=args.workers,
     )
     start = time.perf_counter()
     history = train_hash_model(
@@ -109,7 +112,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         log=None if args.quiet else (lambda line: print(line, file=sys.stderr)),
     )
     seconds = time.perf_counter() - start
-    clean_map = retrieval_map(model, splits.query, splits.database, topk=topk, progress=not args.quiet)
+    clean_map = retrieval_map(
+        model, splits.query, splits.database, topk=topk, num_workers=args.workers, progress=not args.quiet
+    )
     config_record = {
         "dataset": args.dataset,
         "data_dir": str(Path(args.data_dir).resolve()) if args.data_dir else None,
@@ -138,7 +143,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     data_dir = args.data_dir or config.get("data_dir")
     splits = _load_splits(config["dataset"], int(config.get("seed", 0)), data_dir)
     topk = _topk(args.topk, splits)
-    value = retrieval_map(model, splits.query, splits.database, topk=topk, progress=not args.quiet)
+    value = retrieval_map(
+        model, splits.query, splits.database, topk=topk, num_workers=args.workers, progress=not args.quiet
+    )
     record = {
         "map": value,
         "topk": topk,
@@ -186,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--topk", type=int, default=None, help=TOPK_HELP)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    p.add_argument("--workers", type=int, default=WORKERS, help=WORKERS_HELP)
     p.add_argument("--out", required=True, help="checkpoint path to write (.pt)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch log")
     p.set_defaults(func=cmd_train)
@@ -196,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="also write the result to this JSON file")
     p.add_argument("--data-dir", help="override the dataset folder stored in the checkpoint")
     p.add_argument("--device", default="auto")
+    p.add_argument("--workers", type=int, default=WORKERS, help=WORKERS_HELP)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_evaluate)
     return parser

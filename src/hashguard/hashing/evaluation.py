@@ -21,11 +21,13 @@ def retrieval_map(
     *,
     topk: Optional[int] = None,
     batch_size: int = 256,
+    num_workers: int = 0,
     progress: bool = False,
 ) -> float:
     """mAP@topk of ``query`` against ``database`` under ``model`` (relevance: a shared label)."""
-    q = encode_dataset(model, query, batch_size=batch_size, progress=progress, desc="encoding queries")
-    d = encode_dataset(model, database, batch_size=batch_size, progress=progress, desc="encoding database")
+    loading = {"batch_size": batch_size, "num_workers": num_workers, "progress": progress}
+    q = encode_dataset(model, query, desc="encoding queries", **loading)
+    d = encode_dataset(model, database, desc="encoding database", **loading)
     return mean_average_precision(q, d, query.labels, database.labels, topk=topk)
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
 import torch
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ..data.base import ImageDataset, TensorImageDataset
@@ -49,6 +50,7 @@ class TrainConfig:
     seed: int = 0
     calibrate: bool = True
     warmup_epochs: int = 0  # epochs of label-classification warm-up of a from-scratch backbone
+    num_workers: int = 0  # image-decoding processes for datasets read from disk
 
     def validate(self) -> None:
         if self.epochs < 1:
@@ -81,13 +83,22 @@ def _images(dataset: ImageDataset, idx: torch.Tensor) -> torch.Tensor:
     return torch.stack([dataset.load_image(int(i)) for i in idx])
 
 
-def _batches(dataset: ImageDataset, batch_size: int, generator: torch.Generator):
+def _batches(dataset: ImageDataset, batch_size: int, generator: torch.Generator, num_workers: int = 0):
+    """Shuffled batches ``(images, labels, indices)``; batches of one item are dropped (no pairs).
+
+    In-memory datasets are sliced directly; datasets read from disk go through a DataLoader with
+    ``num_workers`` decoding processes, in the same seeded order.
+    """
     order = torch.randperm(len(dataset), generator=generator)
-    for start in range(0, len(order) - 1, batch_size):
-        idx = order[start : start + batch_size]
-        if idx.numel() < 2:
-            break
-        yield _images(dataset, idx), dataset.labels[idx], idx
+    chunks = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+    chunks = [c for c in chunks if c.numel() >= 2]
+    if isinstance(dataset, TensorImageDataset) or num_workers == 0:
+        for idx in chunks:
+            yield _images(dataset, idx), dataset.labels[idx], idx
+        return
+    loader = DataLoader(dataset, batch_sampler=[c.tolist() for c in chunks], num_workers=num_workers)
+    for images, labels, idx in loader:
+        yield images, labels, idx
 
 
 @torch.no_grad()
@@ -122,7 +133,7 @@ def warm_up_backbone(model: HashModel, train: ImageDataset, config: "TrainConfig
     model.train()
     with tqdm(total=steps, desc="backbone warm-up", disable=not progress) as bar:
         for _ in range(config.warmup_epochs):
-            for images, labels, _ in _batches(train, config.batch_size, generator):
+            for images, labels, _ in _batches(train, config.batch_size, generator, config.num_workers):
                 images, labels = images.to(device), labels.to(device)
                 logits = head(model.features((images - model.mean) / model.std))
                 loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
@@ -192,7 +203,7 @@ def train_hash_model(
         for epoch in range(1, config.epochs + 1):
             start, total, count = time.perf_counter(), 0.0, 0
             epoch_lr = optimizer.param_groups[0]["lr"]
-            for images, labels, idx in _batches(train, config.batch_size, generator):
+            for images, labels, idx in _batches(train, config.batch_size, generator, config.num_workers):
                 images, labels = images.to(device), labels.to(device)
                 u = model(images, alpha=objective.alpha(step))
                 loss = objective(u, labels, idx)
