@@ -83,22 +83,28 @@ def _images(dataset: ImageDataset, idx: torch.Tensor) -> torch.Tensor:
     return torch.stack([dataset.load_image(int(i)) for i in idx])
 
 
-def _batches(dataset: ImageDataset, batch_size: int, generator: torch.Generator, num_workers: int = 0):
-    """Shuffled batches ``(images, labels, indices)``; batches of one item are dropped (no pairs).
+def _batches(dataset: ImageDataset, order: torch.Tensor, batch_size: int, num_workers: int = 0):
+    """Batches ``(images, labels, indices)`` of ``dataset`` in the given ``order``.
 
-    In-memory datasets are sliced directly; datasets read from disk go through a DataLoader with
-    ``num_workers`` decoding processes, in the same seeded order.
+    A trailing batch of one item joins the batch before it (batch norm and pairwise terms need at
+    least two). In-memory datasets are sliced directly; datasets read from disk go through a
+    DataLoader with ``num_workers`` decoding processes, in the same order.
     """
-    order = torch.randperm(len(dataset), generator=generator)
-    chunks = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
-    chunks = [c for c in chunks if c.numel() >= 2]
+    chunks = list(order.split(batch_size))  # _num_batches(len(order), batch_size) of them, below
+    if len(chunks) > 1 and chunks[-1].numel() == 1:
+        chunks[-2:] = [torch.cat(chunks[-2:])]
     if isinstance(dataset, TensorImageDataset) or num_workers == 0:
         for idx in chunks:
             yield _images(dataset, idx), dataset.labels[idx], idx
         return
     loader = DataLoader(dataset, batch_sampler=[c.tolist() for c in chunks], num_workers=num_workers)
-    for images, labels, idx in loader:
-        yield images, labels, idx
+    yield from loader
+
+
+def _num_batches(n: int, batch_size: int) -> int:
+    """How many batches ``_batches`` yields for ``n`` items."""
+    count = math.ceil(n / batch_size)
+    return count - 1 if count > 1 and n % batch_size == 1 else count
 
 
 @torch.no_grad()
@@ -124,18 +130,18 @@ def warm_up_backbone(model: HashModel, train: ImageDataset, config: "TrainConfig
     """Train the backbone with a temporary linear classifier on the training labels (then dropped)."""
     device = model.device
     with torch.no_grad():
-        probe = _images(train, torch.arange(min(len(train), 64))).to(device)
-        width = model.features((probe - model.mean) / model.std).shape[1]
+        width = model.embed(_images(train, torch.arange(min(len(train), 64))).to(device)).shape[1]
     head = torch.nn.Linear(width, train.num_classes).to(device)
     params = list(model.features.parameters()) + list(head.parameters())
     optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    steps = config.warmup_epochs * max(1, math.ceil((len(train) - 1) / config.batch_size))
+    steps = config.warmup_epochs * _num_batches(len(train), config.batch_size)
     model.train()
     with tqdm(total=steps, desc="backbone warm-up", disable=not progress) as bar:
         for _ in range(config.warmup_epochs):
-            for images, labels, _ in _batches(train, config.batch_size, generator, config.num_workers):
+            order = torch.randperm(len(train), generator=generator)
+            for images, labels, _ in _batches(train, order, config.batch_size, config.num_workers):
                 images, labels = images.to(device), labels.to(device)
-                logits = head(model.features((images - model.mean) / model.std))
+                logits = head(model.embed(images))
                 loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -144,7 +150,9 @@ def warm_up_backbone(model: HashModel, train: ImageDataset, config: "TrainConfig
 
 
 @torch.no_grad()
-def fill_buffer(model: HashModel, objective: HashingObjective, train: ImageDataset, batch_size: int = 256) -> None:
+def fill_buffer(
+    model: HashModel, objective: HashingObjective, train: ImageDataset, batch_size: int = 256, num_workers: int = 0
+) -> None:
     """Set the objective's buffer ``U`` to the current continuous codes of every training item.
 
     Runs in train mode, the mode of the training forward passes whose codes later replace these
@@ -153,9 +161,8 @@ def fill_buffer(model: HashModel, objective: HashingObjective, train: ImageDatas
     """
     was_training = model.training
     model.train()
-    for start in range(0, len(train), batch_size):
-        idx = torch.arange(start, min(start + batch_size, len(train)))
-        objective.update_buffer(model(_images(train, idx).to(model.device)), idx.to(objective.U.device))
+    for images, _, idx in _batches(train, torch.arange(len(train)), batch_size, num_workers):
+        objective.update_buffer(model(images.to(model.device)), idx.to(objective.U.device))
     model.train(was_training)
 
 
@@ -189,13 +196,13 @@ def train_hash_model(
     step_size = config.lr_step or max(1, config.epochs // 3)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=step_size, gamma=config.lr_gamma)
     history = TrainHistory()
-    steps_per_epoch = max(1, math.ceil((len(train) - 1) / config.batch_size))
+    steps_per_epoch = _num_batches(len(train), config.batch_size)
     if config.warmup_epochs:
         warm_up_backbone(model, train, config, generator, progress)
     if config.calibrate:
         model.train()
         calibrate_hash_layer(model, _images(train, torch.arange(min(len(train), 256))).to(device))
-    fill_buffer(model, objective, train)
+    fill_buffer(model, objective, train, num_workers=config.num_workers)
     model.train()
     bar = tqdm(total=config.epochs * steps_per_epoch, desc=f"training {objective.name}", disable=not progress)
     step = 0
@@ -203,7 +210,8 @@ def train_hash_model(
         for epoch in range(1, config.epochs + 1):
             start, total, count = time.perf_counter(), 0.0, 0
             epoch_lr = optimizer.param_groups[0]["lr"]
-            for images, labels, idx in _batches(train, config.batch_size, generator, config.num_workers):
+            order = torch.randperm(len(train), generator=generator)
+            for images, labels, idx in _batches(train, order, config.batch_size, config.num_workers):
                 images, labels = images.to(device), labels.to(device)
                 u = model(images, alpha=objective.alpha(step))
                 loss = objective(u, labels, idx)

@@ -58,10 +58,14 @@ class HashModel(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The backbone's features of the normalised images (N, D), below the hash layer."""
+        check_images(x, channels=self.mean.shape[1], check_values=self.check_inputs)
+        return self.features((x - self.mean) / self.std)
+
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """The hash layer's pre-activation output (N, K)."""
-        check_images(x, channels=self.mean.shape[1], check_values=self.check_inputs)
-        return self.hash_layer(self.features((x - self.mean) / self.std))
+        return self.hash_layer(self.embed(x))
 
     def forward(self, x: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
         """Continuous codes ``tanh(alpha * logits)`` in (-1, 1), shape (N, K)."""
