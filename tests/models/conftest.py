@@ -11,28 +11,9 @@ BITS = 16
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Run torch (and the numba retrieval kernels) on one thread, restored after the module.
-
-    On two busy cores, torch's intra-op pool spends far more time synchronising than computing on
-    16x16 inputs (measured: 0.8 s vs 0.01 s for three forwards), and numba's OpenMP workers keep
-    spinning after each mAP kernel and starve the next torch forward (0.47 s vs 0.03 s to encode
-    280 images).
-    """
-    try:
-        import numba
-    except ImportError:  # pragma: no cover - numba is a dependency, but the numpy backend needs none
-        numba = None
-    if numba is not None:
-        # first: launching numba's OpenMP pool resets the OpenMP thread count torch reads
-        previous_numba = numba.get_num_threads()
-        numba.set_num_threads(1)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _single_thread(single_thread):
+    """Every module here trains or runs tiny models: one thread (see tests/conftest.py)."""
     yield
-    if numba is not None:
-        numba.set_num_threads(previous_numba)
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture

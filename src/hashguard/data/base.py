@@ -93,6 +93,40 @@ class DatasetSplits:
     image_size: Optional[Tuple[int, int]] = None
     info: Dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def inside_database(
+        cls,
+        name: str,
+        query: Tuple[torch.Tensor, torch.Tensor],
+        database: Tuple[torch.Tensor, torch.Tensor],
+        *,
+        n_train: int,
+        n_validation: int,
+        generator: torch.Generator,
+        **fields: Any,
+    ) -> "DatasetSplits":
+        """In-memory splits whose train and validation sets are disjoint random parts of the database.
+
+        ``query`` and ``database`` are ``(uint8 images, labels)`` pairs; the FLICKR / NUS-WIDE
+        protocol, where the training images are database images.
+        """
+        images, labels = database
+        if n_train + n_validation > images.shape[0]:
+            raise ValueError(
+                f"n_train + n_validation ({n_train} + {n_validation}) must not exceed n_database ({images.shape[0]})"
+            )
+        order = torch.randperm(images.shape[0], generator=generator)
+        train_idx = order[:n_train].sort().values
+        validation_idx = order[n_train : n_train + n_validation].sort().values
+        return cls(
+            name=name,
+            train=TensorImageDataset(images[train_idx], labels[train_idx]),
+            query=TensorImageDataset(*query),
+            database=TensorImageDataset(images, labels),
+            validation=TensorImageDataset(images[validation_idx], labels[validation_idx]),
+            **fields,
+        )
+
     def summary(self) -> str:
         parts = [f"train {len(self.train)}", f"query {len(self.query)}", f"database {len(self.database)}"]
         if self.validation is not None:

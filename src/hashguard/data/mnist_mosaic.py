@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .base import DatasetSplits, TensorImageDataset
+from .base import DatasetSplits
 from .cache import cached_tensors
 from .mnist_digits import load_mnist_digits, split_instances
 from .registry import register_dataset
@@ -120,16 +120,13 @@ def mnist_mosaic(
         )
     key = f"mnist-mosaic-v{BUILD_VERSION}-seed{seed}-q{n_query}-db{n_database}.pt"
     t = cached_tensors(key, lambda: build_mnist_mosaic(seed, n_query, n_database))
-    database = TensorImageDataset(t["database_images"], t["database_labels"])
-    order = torch.randperm(n_database, generator=torch.Generator().manual_seed(seed))
-    train_idx = order[:n_train].sort().values
-    validation_idx = order[n_train : n_train + n_validation].sort().values
-    return DatasetSplits(
-        name="mnist-mosaic",
-        train=TensorImageDataset(t["database_images"][train_idx], t["database_labels"][train_idx]),
-        query=TensorImageDataset(t["query_images"], t["query_labels"]),
-        database=database,
-        validation=TensorImageDataset(t["database_images"][validation_idx], t["database_labels"][validation_idx]),
+    return DatasetSplits.inside_database(
+        "mnist-mosaic",
+        (t["query_images"], t["query_labels"]),
+        (t["database_images"], t["database_labels"]),
+        n_train=n_train,
+        n_validation=n_validation,
+        generator=torch.Generator().manual_seed(seed),
         num_classes=NUM_CLASSES,
         multi_label=True,
         default_topk=1000,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .base import DatasetSplits, TensorImageDataset
+from .base import DatasetSplits
 from .registry import register_dataset
 
 
@@ -40,22 +40,18 @@ def synthetic(
     noise: float = 0.08,
 ) -> DatasetSplits:
     """Tiny multi-label dataset: 40 queries, 240 database, 120 train, 16x16 RGB, 4 classes."""
-    if n_train + n_validation > n_database:
-        raise ValueError("n_train + n_validation must not exceed n_database")
     gen = torch.Generator().manual_seed(seed)
     coarse = torch.rand(num_classes, 3, 4, 4, generator=gen)
     patterns = F.interpolate(coarse, size=(image_size, image_size), mode="bilinear", align_corners=True)
     q_images, q_labels = _make(n_query, patterns, gen, noise)
     db_images, db_labels = _make(n_database, patterns, gen, noise)
-    order = torch.randperm(n_database, generator=gen)
-    train_idx = order[:n_train].sort().values
-    val_idx = order[n_train : n_train + n_validation].sort().values
-    return DatasetSplits(
-        name="synthetic",
-        train=TensorImageDataset(db_images[train_idx], db_labels[train_idx]),
-        query=TensorImageDataset(q_images, q_labels),
-        database=TensorImageDataset(db_images, db_labels),
-        validation=TensorImageDataset(db_images[val_idx], db_labels[val_idx]),
+    return DatasetSplits.inside_database(
+        "synthetic",
+        (q_images, q_labels),
+        (db_images, db_labels),
+        n_train=n_train,
+        n_validation=n_validation,
+        generator=gen,
         num_classes=num_classes,
         multi_label=True,
         default_topk=None,
