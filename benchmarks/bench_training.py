@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 
+from hashguard._atomic import atomic_write_json
 from hashguard.data import create_dataset
 from hashguard.hashing import TrainConfig, create_hashing, list_hashing, train_hash_model
 from hashguard.hashing.evaluation import retrieval_map
@@ -60,11 +59,7 @@ def main() -> None:
                 "train_seconds": seconds,
             }
             print(f"{objective_name:8s} {bits:3d} bits  mAP@{args.topk} {results[key]['map']:.4f}  train {seconds:6.1f} s", flush=True)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=out.parent)
-            with os.fdopen(fd, "w") as f:
-                json.dump(results, f, indent=2)
-            os.replace(tmp, out)
+            atomic_write_json(out, results)
 
     print(f"\n| objective | " + " | ".join(f"{b} bits" for b in args.bits) + " |")
     print("|---|" + "---|" * len(args.bits))

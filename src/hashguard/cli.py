@@ -8,15 +8,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from . import __version__
+from ._atomic import atomic_write_json
 
 WORKERS = min(4, os.cpu_count() or 1)
 WORKERS_HELP = "image-decoding processes for datasets read from disk (built-in data is in memory)"
@@ -54,16 +53,6 @@ def _topk(arg: Optional[int], splits) -> Optional[int]:
     if arg < 0:
         raise SystemExit(f"error: --topk must be >= 0 (0 = whole database), got {arg}")
     return arg or None
-
-
-def _write_json(path: str, payload: Dict[str, Any]) -> None:
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=target.name + ".", dir=target.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(payload, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, target)
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
@@ -161,7 +150,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"mAP@{topk or 'all'} = {value:.4f}  ({record['dataset']}, {record['hash_method']}, "
           f"{record['backbone']}, {record['bits']} bits, {record['n_queries']} queries)")
     if args.json:
-        _write_json(args.json, record)
+        atomic_write_json(args.json, record)
     return 0
 
 

@@ -1,17 +1,18 @@
 """On-disk cache for generated datasets: ``$HASHGUARD_CACHE`` or ``~/.cache/hashguard``.
 
-Writes are atomic (temporary file in the same folder, then ``os.replace``) so a build killed
-half-way never leaves a truncated file that a later run would trust.
+Writes are atomic (``hashguard._atomic``), so a build killed half-way never leaves a truncated file
+that a later run would trust.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Callable, Dict
 
 import torch
+
+from .._atomic import atomic_torch_save
 
 
 def cache_dir() -> Path:
@@ -20,20 +21,6 @@ def cache_dir() -> Path:
     path = Path(root).expanduser() if root else Path.home() / ".cache" / "hashguard"
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def atomic_torch_save(obj: object, path: Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def cached_tensors(name: str, build: Callable[[], Dict[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:

@@ -9,14 +9,13 @@ package version, so ``load_checkpoint`` rebuilds the right architecture without 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
 import torch
 
 from .. import __version__
+from .._atomic import atomic_torch_save, atomic_write_text
 from .hash_model import HashModel, create_hash_model
 
 FORMAT = "hashguard-checkpoint-v1"
@@ -25,18 +24,6 @@ REQUIRED_KEYS = ("backbone", "bits")
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be used as asked (wrong file, architecture or bit length)."""
-
-
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def save_checkpoint(path: str | Path, model: HashModel, config: Dict[str, Any]) -> Path:
@@ -55,8 +42,8 @@ def save_checkpoint(path: str | Path, model: HashModel, config: Dict[str, Any]) 
         raise CheckpointError(f"config says {config['bits']} bits but the model has {model.bits}")
     config_json = json.dumps(config, indent=2, sort_keys=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    _atomic_write(path, lambda tmp: torch.save({"format": FORMAT, "config_json": config_json, "state_dict": state}, tmp))
-    _atomic_write(path.with_name(path.name + ".json"), lambda tmp: Path(tmp).write_text(config_json + "\n"))
+    atomic_torch_save({"format": FORMAT, "config_json": config_json, "state_dict": state}, path)
+    atomic_write_text(path.with_name(path.name + ".json"), config_json + "\n")
     return path
 
 
