@@ -89,3 +89,28 @@ def test_bad_n_and_radius():
     for radius in (-1, 1.5, None):
         with pytest.raises(ValueError, match="radius must be a non-negative int"):
             precision_within_radius(QC, DC, QL, DL, radius=radius)
+
+
+def test_review_findings_give_clear_errors():
+    """Inputs a reviewer found mishandled: unsigned 0/1 codes, all-NaN codes, zero label columns."""
+    import warnings
+
+    import numpy as np
+
+    from hashguard.retrieval import mean_average_precision, pack_codes, precision_at_n, unpack_codes
+
+    rng = np.random.default_rng(0)
+    codes = np.where(rng.random((6, 16)) < 0.5, 1, -1).astype(np.int8)
+    labels = np.eye(3)[rng.integers(0, 3, 6)]
+    for dtype in (np.uint8, bool):
+        with pytest.raises(ValueError, match="signed integer or float"):
+            unpack_codes(pack_codes(codes), 16, dtype=dtype)
+    with pytest.raises(ValueError, match="0/1 bits.*2 \\* bits - 1"):
+        mean_average_precision((codes > 0).astype(np.uint8), codes, labels, labels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the error message itself must not warn
+        with pytest.raises(ValueError, match="no finite values"):
+            mean_average_precision(np.full((6, 16), np.nan), codes, labels, labels)
+    with pytest.raises(ValueError, match="zero classes"):
+        mean_average_precision(codes, codes, labels[:, :0], labels[:, :0])
+    assert precision_at_n(codes, codes, labels, labels, n=np.array(2)) == precision_at_n(codes, codes, labels, labels, n=2)

@@ -20,6 +20,7 @@ from typing import Callable, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
+from PIL import Image
 
 from .base import ImageDataset
 from .list_files import ImageList, ImageNotFoundError
@@ -152,7 +153,11 @@ class ImageListDataset(ImageDataset):
             image = load_rgb(path)
         except FileNotFoundError:
             raise ImageNotFoundError(f"image {path} ({self._where(index)}) does not exist") from None
-        except (OSError, ValueError) as exc:  # PIL.UnidentifiedImageError is an OSError
+        except (PermissionError, IsADirectoryError) as exc:
+            raise ImageReadError(
+                f"cannot open image {path} ({self._where(index)}): {exc}; check the path and its permissions"
+            ) from exc
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:  # UnidentifiedImageError is an OSError
             raise ImageReadError(
                 f"cannot read image {path} ({self._where(index)}): {exc}; the file may be truncated "
                 "or not an image: download it again"

@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import numbers
 import os
 from typing import Union
 
@@ -29,7 +30,7 @@ DEFAULT_RESIZE = 256
 def check_sizes(image_size: int, resize: int) -> None:
     """Raise ``ValueError`` unless ``0 < image_size <= resize`` are integers."""
     for name, value in (("image_size", image_size), ("resize", resize)):
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value <= 0:
             raise ValueError(f"{name} must be a positive integer number of pixels, got {value!r}")
     if resize < image_size:
         raise ValueError(
@@ -70,8 +71,8 @@ class PaperTransform:
 
     def __init__(self, image_size: int = DEFAULT_IMAGE_SIZE, resize: int = DEFAULT_RESIZE) -> None:
         check_sizes(image_size, resize)
-        self.image_size = image_size
-        self.resize = resize
+        self.image_size = image_size = int(image_size)
+        self.resize = resize = int(resize)
         self._pipeline = T.Compose(
             [
                 T.Resize(resize, interpolation=T.InterpolationMode.BILINEAR),

@@ -66,9 +66,16 @@ def as_codes(x: Any, name: str) -> np.ndarray:
         ok = (a == 1) | (a == -1)
         if not ok.all():
             bad = _first_bad(a, ok)
+            if np.issubdtype(a.dtype, np.unsignedinteger) or bool(np.isin(a, (0, 1)).all()):
+                raise ValueError(
+                    f"codes must be ±1, but {name} holds 0/1 bits (dtype {a.dtype}, found {bad!r}); "
+                    "map 0/1 bits with 2 * bits - 1 in a signed or float dtype (an unsigned one cannot hold -1)"
+                )
+            finite = a[np.isfinite(a)] if np.issubdtype(a.dtype, np.floating) else a
+            span = f"[{finite.min().item()!r}, {finite.max().item()!r}]" if finite.size else "no finite values"
             raise ValueError(
                 f"codes must be ±1, but {name} contains the value {bad!r} "
-                f"(values in [{np.nanmin(a).item()!r}, {np.nanmax(a).item()!r}]); "
+                f"(values in {span}); "
                 "continuous outputs (e.g. tanh) must be binarised first: apply torch.sign "
                 "(and map 0 to +1) or use model.encode, which returns ±1 codes"
             )
@@ -85,6 +92,8 @@ def as_labels(x: Any, name: str) -> np.ndarray:
         )
     if a.dtype != np.bool_ and not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
         raise ValueError(f"{name} must have a numeric or bool dtype, got {a.dtype}")
+    if a.shape[1] == 0:
+        raise ValueError(f"{name} has zero classes (shape {tuple(a.shape)}); labels need at least one column")
     if a.size and a.dtype != np.bool_:
         ok = (a == 0) | (a == 1)
         if not ok.all():

@@ -15,8 +15,9 @@ import numpy as np
 _CHUNK_ELEMENTS = 1 << 22
 
 
-def _chunks(nq: int, n: int):
-    step = max(1, _CHUNK_ELEMENTS // max(1, n))
+def _chunks(nq: int, n: int, words: int = 1, bins: int = 0):
+    """Query ranges whose temporaries (``n x words`` per query, plus ``bins``) fit in the budget."""
+    step = max(1, _CHUNK_ELEMENTS // max(1, n * words + bins))
     for lo in range(0, nq, step):
         yield lo, min(nq, lo + step)
 
@@ -60,7 +61,7 @@ def ranked_stats(qw, dw, ql, dl, topk, exact, average, cutoffs):
     n_relevant = np.zeros(nq)
     hits = np.zeros((nq, cutoffs.shape[0]))
     ranks = np.arange(1, topk + 1, dtype=np.float64)
-    for lo, hi in _chunks(nq, n):
+    for lo, hi in _chunks(nq, n, dw.shape[1] + dl.shape[1], n_bins):
         dist = _distance_block(qw[lo:hi], dw)
         rel = _relevance_block(ql[lo:hi], dl, exact)
         if not average:
@@ -121,7 +122,7 @@ def rank_curve_sums(qw, dw, ql, dl, length, exact, n_chunks=1):
     rsum = np.zeros(length)
     without = 0
     ranks = np.arange(1, length + 1, dtype=np.float64)
-    for lo, hi in _chunks(nq, n):
+    for lo, hi in _chunks(nq, n, dw.shape[1] + dl.shape[1]):
         dist = _distance_block(qw[lo:hi], dw)
         rel = _relevance_block(ql[lo:hi], dl, exact)
         total = rel.sum(axis=1)
@@ -140,7 +141,7 @@ def distance_histograms(qw, dw, ql, dl, exact):
     n_bins = qw.shape[1] * 64 + 1
     items = np.zeros((nq, n_bins), np.int64)
     relevant = np.zeros((nq, n_bins), np.int64)
-    for lo, hi in _chunks(nq, n):
+    for lo, hi in _chunks(nq, n, dw.shape[1] + dl.shape[1], 2 * n_bins):
         dist = _distance_block(qw[lo:hi], dw).astype(np.int64)
         rel = _relevance_block(ql[lo:hi], dl, exact)
         idx = (np.arange(hi - lo)[:, None] * n_bins + dist).ravel()
@@ -152,5 +153,5 @@ def distance_histograms(qw, dw, ql, dl, exact):
 
 def hamming_matrix(qw, dw, out):
     """numpy version of :func:`._kernels_numba.hamming_matrix`."""
-    for lo, hi in _chunks(qw.shape[0], dw.shape[0]):
+    for lo, hi in _chunks(qw.shape[0], dw.shape[0], dw.shape[1]):
         out[lo:hi] = _distance_block(qw[lo:hi], dw)

@@ -67,11 +67,11 @@ def unpack_codes(packed: Any, n_bits: int, dtype: Any = np.int8) -> np.ndarray:
             f"n_bits={n_bits} does not match packed codes of {p.shape[1]} bytes per row; "
             f"expected {8 * (p.shape[1] - 1) + 1}..{8 * p.shape[1]}"
         )
+    dtype = np.dtype(dtype)
+    if dtype == np.bool_ or not (np.issubdtype(dtype, np.signedinteger) or np.issubdtype(dtype, np.floating)):
+        raise ValueError(f"dtype must be a signed integer or float type to hold -1, got {dtype}")
     bits = np.unpackbits(p, axis=1, count=n_bits)
-    out = bits.astype(dtype)
-    out *= 2
-    out -= 1
-    return out
+    return np.where(bits != 0, 1, -1).astype(dtype)
 
 
 def _bits_to_words(bits: np.ndarray) -> np.ndarray:

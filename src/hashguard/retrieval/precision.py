@@ -49,6 +49,8 @@ def precision_at_n(
         ValueError: on invalid codes or labels (see :func:`mean_average_precision`) or a value of
             ``n`` that is not a positive int.
     """
+    if getattr(n, "ndim", None) == 0:  # a 0-d numpy array or torch tensor
+        n = n.item()
     scalar = isinstance(n, numbers.Integral) and not isinstance(n, (bool, np.bool_))
     if scalar:
         ns = check_positive_ints([n], "n")

@@ -101,7 +101,7 @@ def rank_curve_sums(p: Problem, length: int, backend: str | None = None):
     """Sums over queries of precision@r and recall@r, r = 1..length; and the number of queries
     with no relevant item in the database (which add nothing to either sum)."""
     length = min(int(length), p.n_db)
-    n_chunks = max(1, min(p.n_query, 4 * _num_threads()))
+    n_chunks = max(1, min(p.n_query, _num_threads()))  # one (n_chunks, N) accumulator row per chunk
     return run_kernel(backend, "rank_curve_sums", p.qw, p.dw, p.ql, p.dl, length, p.exact, n_chunks)
 
 
