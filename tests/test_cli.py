@@ -69,3 +69,10 @@ def test_unknown_choices_are_rejected_with_the_valid_ones(tmp_path, capsys):
 def test_console_script_entry_point_runs():
     result = subprocess.run([sys.executable, "-m", "hashguard", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and "hashguard" in result.stdout
+
+
+def test_non_positive_bits_is_rejected_before_any_work(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--dataset", "synthetic", "--bits", "0", "--out", str(tmp_path / "m.pt")])
+    assert "--bits must be >= 1" in capsys.readouterr().err
+    assert not (tmp_path / "m.pt").exists()

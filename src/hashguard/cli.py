@@ -202,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "bits", 1) is not None and getattr(args, "bits", 1) < 1:
+    if getattr(args, "bits", 1) < 1:
         parser.error(f"--bits must be >= 1, got {args.bits}")
     try:
         return int(args.func(args) or 0)

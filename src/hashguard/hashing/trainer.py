@@ -90,7 +90,7 @@ def _batches(dataset: ImageDataset, order: torch.Tensor, batch_size: int, num_wo
     least two). In-memory datasets are sliced directly; datasets read from disk go through a
     DataLoader with ``num_workers`` decoding processes, in the same order.
     """
-    chunks = list(order.split(batch_size))  # _num_batches(len(order), batch_size) of them, below
+    chunks = list(order.split(batch_size))
     if len(chunks) > 1 and chunks[-1].numel() == 1:
         chunks[-2:] = [torch.cat(chunks[-2:])]
     if isinstance(dataset, TensorImageDataset) or num_workers == 0:
