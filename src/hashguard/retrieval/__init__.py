@@ -14,6 +14,7 @@ Functions:
     pr_curve                precision / recall by Hamming radius or by rank
     precision_at_n          P@N for one or several N
     precision_within_radius P@H<=r
+    per_query_scores        AP and P@N of each query (early stops, success rates)
     perceptibility          per-image L-inf, L2 and RMSE of x_adv - x
     pack_codes, unpack_codes  ±1 codes <-> packed uint8 bits (np.packbits layout)
     hamming_distances       the full (Q, N) distance matrix
@@ -26,6 +27,7 @@ variable ``HASHGUARD_RETRIEVAL_BACKEND`` (``auto`` | ``numba`` | ``numpy``).
 from .average_precision import mean_average_precision
 from .hamming import hamming_distances
 from .packing import pack_codes, unpack_codes
+from .per_query import per_query_scores
 from .perceptibility import perceptibility
 from .pr_curve import pr_curve
 from .precision import precision_at_n, precision_within_radius
@@ -36,6 +38,7 @@ __all__ = [
     "precision_at_n",
     "precision_within_radius",
     "perceptibility",
+    "per_query_scores",
     "pack_codes",
     "unpack_codes",
     "hamming_distances",

@@ -1,0 +1,417 @@
+"""The attack base class and the one optimisation engine every gradient attack shares.
+
+An attack file holds only what makes the method itself: its default hyper-parameters, how it
+builds its reference or target codes (``prepare``) and the loss it minimises (``code_loss`` or
+``objective``). This module owns the rest, once:
+
+- input checks (images NCHW in [0, 1], label widths, eps > 0, steps >= 1), device handling, model
+  mode (eval, parameters frozen, both restored), timing, batching, the input never modified;
+- the loop: L-inf projection to the eps-ball and to [0, 1] after every step, optional uniform
+  random start, the tanh-scale ("alpha") schedule, the update rule (sign steps = PGD, or SGD with
+  momentum / Adam on the image, for HAG and SDHA), and per-query early stops:
+  ``"code"`` stops a query once every bit of its code is on the goal's side,
+  ``"ap"`` once its AP against the database reaches 0 (untargeted) or 1 (targeted), checked every
+  ``check_every`` iterations (SDHA Sec. 4.4);
+- the result: ``codes_adv`` are re-encoded from the final ``x_adv`` in eval mode, never taken
+  from inside the loop.
+
+Randomness (random start, noise, anchor samples) is drawn per query from ``(seed, id)``, so a
+query gets the same adversarial image whether it is attacked alone or in a batch.
+
+The alpha schedule (DESIGN section 4, SAAT ``get_alpha``): over T iterations,
+alpha = (0.1, 0.1, 0.1, 0.1, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)[floor(10 t / T)]; the model computes
+tanh(alpha * logits), a flatter relaxation early on (larger gradients), sign-like at the end.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+from .._random import default_ids, per_sample_rand, sample_generators
+from .._validation import check_images, check_labels
+from ..models.hash_model import HashModel, sign_codes
+from .knowledge import Database, Knowledge
+
+RELATIVE_ALPHAS = (0.1, 0.1, 0.1, 0.1, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
+OPTIMIZERS = ("sign", "sgd", "adam")
+EARLY_STOPS = ("code", "ap")
+
+
+def relative_alpha(t: int, steps: int) -> float:
+    """The relative tanh-scale schedule of SAAT / HAG for iteration ``t`` of ``steps``."""
+    return RELATIVE_ALPHAS[min(len(RELATIVE_ALPHAS) - 1, (10 * t) // max(steps, 1))]
+
+
+def parse_eps(value: Any) -> float:
+    """``8/255``, ``"8/255"`` or ``0.0314`` -> float; raises on a non-number."""
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            if "/" in text:
+                num, den = text.split("/", 1)
+                return float(num) / float(den)
+            return float(text)
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(f"cannot read {value!r} as a number; write eps as 8/255 or 0.0314") from None
+    return float(value)
+
+
+@dataclass
+class AttackResult:
+    """What every attack returns.
+
+    Attributes:
+        x_adv: adversarial images, inside the eps-ball of the input and [0, 1].
+        codes_adv: ±1 codes of ``x_adv``, re-encoded in eval mode after the attack.
+        target_codes: the target code of each query (targeted attacks), else None.
+        reference_codes: the code an untargeted attack pushed away from (pharos, mainstay, the
+            clean code for HAG ...), or None when the method has none (SDHA).
+        iterations: per-query number of update steps taken (early stops take fewer).
+        seconds: wall time of the whole call (codes, loop, re-encoding); excludes ``fit``.
+        extra: method-specific information (e.g. training time of a generator).
+    """
+
+    x_adv: torch.Tensor
+    codes_adv: torch.Tensor
+    target_codes: Optional[torch.Tensor]
+    reference_codes: Optional[torch.Tensor]
+    iterations: torch.Tensor
+    seconds: float
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ideal_codes(self) -> Optional[torch.Tensor]:
+        """The code the attack aims for: the target code, or the negated reference code."""
+        if self.target_codes is not None:
+            return self.target_codes
+        return None if self.reference_codes is None else -self.reference_codes
+
+
+class Attack:
+    """Base class of every attack; subclasses set defaults and implement ``prepare`` / the loss.
+
+    Args:
+        model: the attacked (or surrogate) :class:`HashModel`.
+        targeted: pull toward a target label's code instead of pushing away from the query's.
+        eps: L-inf budget in pixel units (images in [0, 1]); default 8/255.
+        step: step size of sign updates (PGD); default 1/255.
+        steps: number of iterations T.
+        random_start: start from a uniform point of the eps-ball (drawn per query from the seed).
+        alpha: ``"relative"`` (the schedule above), ``"none"`` (1.0 throughout), a float, or a
+            callable ``(t, steps) -> float``.
+        optimizer: ``"sign"`` (PGD: x -= step * sign(grad)), ``"sgd"`` (momentum on the image,
+            learning rate ``lr``) or ``"adam"`` (learning rate ``lr``, ``betas``).
+        early_stop: None, ``"code"`` or ``"ap"`` (needs ``database=`` in the call).
+        check_every: iterations between two AP checks.
+        seed: seed of every random draw.
+        batch_size: queries attacked together (None: all at once).
+    """
+
+    name = "attack"
+    supports_untargeted = True
+    supports_targeted = True
+    needs_knowledge = True
+
+    def __init__(
+        self,
+        model: HashModel,
+        *,
+        targeted: bool = False,
+        eps: float = 8 / 255,
+        step: float = 1 / 255,
+        steps: int = 100,
+        random_start: bool = False,
+        alpha: Any = "relative",
+        optimizer: str = "sign",
+        lr: Optional[float] = None,
+        momentum: float = 0.9,
+        betas: Tuple[float, float] = (0.9, 0.999),
+        early_stop: Optional[str] = None,
+        check_every: int = 10,
+        seed: int = 0,
+        batch_size: Optional[int] = None,
+    ) -> None:
+        if not isinstance(model, torch.nn.Module):
+            raise ValueError(f"model must be a HashModel (torch.nn.Module), got {type(model).__name__}")
+        self.model = model
+        self.targeted = bool(targeted)
+        self.eps = parse_eps(eps)
+        if not self.eps > 0 or math.isinf(self.eps):
+            raise ValueError(f"eps must be a positive finite number (pixel units, e.g. 8/255), got {eps}")
+        self.step = parse_eps(step)
+        if not self.step > 0:
+            raise ValueError(f"step must be positive (e.g. 1/255), got {step}")
+        if int(steps) != steps or int(steps) < 1:
+            raise ValueError(f"steps must be an integer >= 1, got {steps}")
+        self.steps = int(steps)
+        self.random_start = bool(random_start)
+        if not (callable(alpha) or alpha in ("relative", "none", None) or isinstance(alpha, (int, float))):
+            raise ValueError(f"alpha must be 'relative', 'none', a number or a callable, got {alpha!r}")
+        self.alpha = alpha
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {optimizer!r}; valid choices: {', '.join(OPTIMIZERS)}")
+        self.optimizer = optimizer
+        if optimizer != "sign" and not (lr is not None and lr > 0):
+            raise ValueError(f"optimizer {optimizer!r} needs a positive learning rate lr, got {lr}")
+        self.lr = lr
+        self.momentum = float(momentum)
+        self.betas = tuple(betas)
+        if early_stop not in (None, "none") + EARLY_STOPS:
+            raise ValueError(f"unknown early_stop {early_stop!r}; valid choices: none, {', '.join(EARLY_STOPS)}")
+        self.early_stop = None if early_stop == "none" else early_stop
+        if int(check_every) < 1:
+            raise ValueError(f"check_every must be >= 1, got {check_every}")
+        self.check_every = int(check_every)
+        self.seed = int(seed)
+        if batch_size is not None and int(batch_size) < 1:
+            raise ValueError(f"batch_size must be >= 1 or None, got {batch_size}")
+        self.batch_size = None if batch_size is None else int(batch_size)
+
+    # ------------------------------------------------------------------ hooks for subclasses
+    def fit(self, knowledge: Knowledge, train: Any = None, *, progress: bool = False) -> "Attack":
+        """Train whatever the attack learns before attacking (prototype nets, generators)."""
+        return self
+
+    def prepare(self, x: torch.Tensor, labels: torch.Tensor, target_labels: Optional[torch.Tensor],
+                knowledge: Optional[Knowledge], ids: List[int]) -> Dict[str, torch.Tensor]:
+        """Per-query tensors the loss needs (first dimension = batch); keys ``"reference"``
+        (untargeted) or ``"target"`` (targeted) are reported in the result. Keys starting with
+        ``_`` are shared by the whole batch and never subset."""
+        raise NotImplementedError
+
+    def objective(self, x_adv: torch.Tensor, alpha: float, ctx: Dict[str, torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Per-query loss to minimise (B,) and the continuous codes (B, K) of ``x_adv``."""
+        h = self.model(x_adv, alpha)
+        return self.code_loss(h, ctx), h
+
+    def code_loss(self, h: torch.Tensor, ctx: Dict[str, torch.Tensor]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def goal_codes(self, ctx: Dict[str, torch.Tensor]) -> Optional[torch.Tensor]:
+        """The ±1 code a query is done at (for ``early_stop="code"``)."""
+        if self.targeted:
+            return ctx.get("target")
+        ref = ctx.get("reference")
+        return None if ref is None else -ref
+
+    # ------------------------------------------------------------------ the public call
+    def __call__(
+        self,
+        x: torch.Tensor,
+        labels: torch.Tensor,
+        *,
+        target_labels: Optional[torch.Tensor] = None,
+        knowledge: Optional[Knowledge] = None,
+        database: Optional[Database] = None,
+        ids: Optional[Sequence[int]] = None,
+    ) -> AttackResult:
+        """Attack the images ``x`` (N, C, H, W) in [0, 1] with labels ``labels`` (N, classes)."""
+        channels = self.model.mean.shape[1] if hasattr(self.model, "mean") else None
+        check_images(x, channels=channels)
+        labels = torch.as_tensor(labels)
+        check_labels(labels, name="labels")
+        if labels.shape[0] != x.shape[0]:
+            raise ValueError(f"got {x.shape[0]} images but {labels.shape[0]} label rows")
+        if knowledge is not None and labels.shape[1] != knowledge.num_classes:
+            raise ValueError(
+                f"labels have {labels.shape[1]} columns but the attacker's reference set has "
+                f"{knowledge.num_classes} classes; use labels of the dataset the model was trained on"
+            )
+        if self.targeted:
+            if target_labels is None:
+                raise ValueError(f"{self.name} is targeted: pass target_labels= (one row per query)")
+            target_labels = torch.as_tensor(target_labels)
+            check_labels(target_labels, labels.shape[1], name="target_labels")
+            if target_labels.shape[0] != x.shape[0]:
+                raise ValueError(f"got {x.shape[0]} images but {target_labels.shape[0]} target label rows")
+        elif target_labels is not None:
+            raise ValueError(f"{self.name} was created untargeted; create it with targeted=True to use target_labels")
+        if self.needs_knowledge and knowledge is None:
+            raise ValueError(
+                f"{self.name} needs the attacker's reference set: pass knowledge=Knowledge.from_model(model, splits.train)"
+            )
+        if self.early_stop == "ap" and database is None:
+            raise ValueError("early_stop='ap' checks each query's AP against the database: pass database=Database(codes, labels, topk)")
+        ids = default_ids(x.shape[0], ids)
+
+        device = self.model.device
+        model = self.model
+        was_training, check = model.training, getattr(model, "check_inputs", None)
+        grads = [p.requires_grad for p in model.parameters()]
+        start = time.perf_counter()
+        model.eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        try:
+            if knowledge is not None:
+                knowledge = knowledge.to(device)
+            chunk = self.batch_size or max(1, x.shape[0])
+            parts = []
+            for lo in range(0, x.shape[0], chunk):
+                sl = slice(lo, lo + chunk)
+                tl = None if target_labels is None else target_labels[sl].to(device).float()
+                parts.append(self._attack_batch(
+                    x[sl].to(device).detach().clone(), labels[sl].to(device).float(), tl, knowledge, database, ids[sl]
+                ))
+            if check is not None:
+                model.check_inputs = check
+            x_adv = torch.cat([p[0] for p in parts]) if parts else x.clone()
+            codes_adv = model.encode(x_adv)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+        finally:
+            for p, g in zip(model.parameters(), grads):
+                p.requires_grad_(g)
+            model.train(was_training)
+            if check is not None:
+                model.check_inputs = check
+        seconds = time.perf_counter() - start
+
+        def cat(key):
+            vals = [p[1].get(key) for p in parts]
+            return None if not vals or any(v is None for v in vals) else torch.cat(vals)
+
+        extra: Dict[str, Any] = {}
+        for p in parts:
+            for k, v in p[3].items():
+                extra.setdefault(k, v)
+        return AttackResult(
+            x_adv=x_adv,
+            codes_adv=codes_adv,
+            target_codes=cat("target") if self.targeted else None,
+            reference_codes=None if self.targeted else cat("reference"),
+            iterations=torch.cat([p[2] for p in parts]) if parts else torch.zeros(0, dtype=torch.long),
+            seconds=seconds,
+            extra=extra,
+        )
+
+    def _attack_batch(self, x, labels, target_labels, knowledge, database, ids):
+        with torch.no_grad():
+            ctx = self.prepare(x, labels, target_labels, knowledge, ids)
+        codes = {k: ctx.get(k) for k in ("reference", "target")}
+        if getattr(self.model, "check_inputs", None) is not None:
+            self.model.check_inputs = False  # the projection keeps every iterate in [0, 1]
+        x_adv, iterations = self.run(x, labels, target_labels, ctx, database, ids)
+        return x_adv.detach(), codes, iterations, getattr(self, "_extra", {})
+
+    # ------------------------------------------------------------------ the engine
+    def alpha_at(self, t: int) -> float:
+        if callable(self.alpha):
+            return float(self.alpha(t, self.steps))
+        if self.alpha == "relative":
+            return relative_alpha(t, self.steps)
+        if self.alpha in ("none", None):
+            return 1.0
+        return float(self.alpha)
+
+    def project(self, x_adv: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Clip into the L-inf eps-ball of ``x`` and into [0, 1]."""
+        return torch.min(torch.max(x_adv, x - self.eps), x + self.eps).clamp_(0.0, 1.0)
+
+    def random_noise(self, ids: Sequence[int], shape: Sequence[int], device, salt: int = 0) -> torch.Tensor:
+        """Uniform noise in [-1, 1) of shape ``(len(ids), *shape)``, drawn per query id."""
+        gens = sample_generators(self.seed * 1000003 + salt, ids, device)
+        return per_sample_rand(gens, shape, device=device) * 2 - 1
+
+    def run(self, x, labels, target_labels, ctx, database, ids) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The shared loop; returns ``(x_adv, iterations per query)``."""
+        b = x.shape[0]
+        device = x.device
+        x_adv = x.clone()
+        if self.random_start:
+            x_adv = self.project(x + self.eps * self.random_noise(ids, x.shape[1:], device), x)
+        iterations = torch.zeros(b, dtype=torch.long)
+        if b == 0:
+            return x_adv, iterations
+        active = torch.arange(b, device=device)
+        sel: Any = slice(None)  # the active rows: a view while every query is still running
+        sub = ctx
+        buf = torch.zeros_like(x) if self.optimizer == "sgd" else None
+        m = torch.zeros_like(x) if self.optimizer == "adam" else None
+        v = torch.zeros_like(x) if self.optimizer == "adam" else None
+        goal_all = self.goal_codes(ctx) if self.early_stop == "code" else None
+        ap_labels = target_labels if self.targeted else labels
+        for t in range(self.steps):
+            xa = x_adv[sel].detach().requires_grad_(True)
+            self.iteration = t
+            loss, h = self.objective(xa, self.alpha_at(t), sub)
+            grad, = torch.autograd.grad(loss.sum(), xa)
+            keep = None
+            if goal_all is not None:  # queries already at their goal take no step
+                done = (torch.where(h.detach() >= 0, 1.0, -1.0) == goal_all[sel]).all(1)
+                if bool(done.any()):
+                    keep = ~done
+            with torch.no_grad():
+                upd = self._update(grad, sel, t, buf, m, v)
+                if keep is not None:
+                    upd = upd * keep.view(-1, *([1] * (x.dim() - 1))).to(upd.dtype)
+                x_adv[sel] = self.project(x_adv[sel] - upd, x[sel])
+                stepped = active if keep is None else active[keep]
+                iterations[stepped.cpu()] += 1
+                if self.early_stop == "ap" and ((t + 1) % self.check_every == 0 or t + 1 == self.steps):
+                    finished = self._ap_reached(x_adv[sel], ap_labels[sel], database)
+                    keep = ~finished if keep is None else keep & ~finished
+            if keep is not None and not bool(keep.all()):
+                active = active[keep]
+                if active.numel() == 0:
+                    break
+                sel = active
+                sub = {k: (v_ if k.startswith("_") or not isinstance(v_, torch.Tensor) else v_[keep]) for k, v_ in sub.items()}
+        return x_adv, iterations
+
+    def _update(self, grad, sel, t, buf, m, v) -> torch.Tensor:
+        """The step to subtract from ``x_adv[sel]`` (the loss is minimised)."""
+        if self.optimizer == "sign":
+            return self.step * grad.sign()
+        if self.optimizer == "sgd":
+            buf[sel] = self.momentum * buf[sel] + grad
+            return self.lr * buf[sel]
+        b1, b2 = self.betas
+        m[sel] = b1 * m[sel] + (1 - b1) * grad
+        v[sel] = b2 * v[sel] + (1 - b2) * grad * grad
+        mhat = m[sel] / (1 - b1 ** (t + 1))
+        vhat = v[sel] / (1 - b2 ** (t + 1))
+        return self.lr * mhat / (vhat.sqrt() + 1e-8)
+
+    @torch.no_grad()
+    def _ap_reached(self, x_adv: torch.Tensor, labels: torch.Tensor, database: Database) -> torch.Tensor:
+        from ..retrieval import per_query_scores
+
+        codes = sign_codes(self.model.logits(x_adv))
+        ap, _ = per_query_scores(codes.cpu(), database.codes, labels.cpu(), database.labels, topk=database.topk)
+        ap = torch.as_tensor(ap, device=x_adv.device)
+        return ap >= 1.0 - 1e-12 if self.targeted else ap <= 1e-12
+
+
+class CodeAttack(Attack):
+    """An attack guided by one code per query: away from a reference code (untargeted) or toward
+    a target code (targeted). Subclasses implement ``reference_codes`` and/or ``target_codes``
+    and a ``code_loss``; the default loss is the linear one of PgA Eq. 10 / SAAT Eq. 13-14 /
+    DHTA, ``-(1/K) <goal, h>`` with goal = target code or negated reference code."""
+
+    def reference_codes(self, x, labels, knowledge: Knowledge, ids) -> torch.Tensor:
+        raise NotImplementedError
+
+    def target_codes(self, target_labels, knowledge: Knowledge, ids) -> torch.Tensor:
+        raise NotImplementedError
+
+    def prepare(self, x, labels, target_labels, knowledge, ids):
+        if self.targeted:
+            target = self.target_codes(target_labels, knowledge, ids).to(x.device).float()
+            return {"target": target, "goal": target}
+        ref = self.reference_codes(x, labels, knowledge, ids).to(x.device).float()
+        return {"reference": ref, "goal": -ref}
+
+    def code_loss(self, h, ctx):
+        return linear_code_loss(h, ctx["goal"])
+
+
+def linear_code_loss(h: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+    """``-(1/K) <goal, h>`` per query: minimising it maximises the agreement with ``goal``
+    (PgA Eq. 10 with goal = -pharos, SAAT Eq. 13-14, DHTA / THA with goal = the target code)."""
+    return -(goal * h).mean(1)

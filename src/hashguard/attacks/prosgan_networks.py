@@ -1,0 +1,508 @@
+"""ProS-GAN networks and training (Wang et al., CVPR 2021, "Prototype-supervised adversarial
+network for targeted attack of deep hashing").
+
+ProS-GAN is a generative targeted attack: a prototype network (``hashguard.codes``, not needed
+here) maps a target label ``y_t`` to a semantic representation ``r_t`` and a prototype code
+``h_t``; a conditional generator ``G(x, r_t)`` turns an image into an adversarial image whose hash
+code should equal ``p = sign(h_t)``; a discriminator ``D`` keeps the generated images realistic
+and of the target category. This module holds the two networks, the training loop and the
+generation function.
+
+Architecture (section 3.3 of the paper and its public code, here with parametrised widths and
+any square image size divisible by 4, at least 8):
+
+* :class:`ProsGANGenerator`. A label decoder ``Linear(F -> 2w (S/4)^2)``, ReLU, reshape, two
+  stride-2 transposed convolutions (``2w -> w -> w``) up to ``S x S`` and a 3x3 convolution to
+  ``channels`` maps ``x_t``. An encoder-decoder on ``concat([2x - 1, x_t])``: 7x7 convolution
+  (``w``) + InstanceNorm + ReLU, two stride-2 down convolutions (``2w``, ``4w``), ``res_blocks``
+  residual blocks (conv-IN-ReLU-conv-IN + skip), two transposed up convolutions back to ``w``,
+  concatenation with the (scaled) input image and a 3x3 convolution to ``channels`` with Tanh.
+  The output is mapped back to [0, 1] as ``(tanh + 1) / 2``.
+* :class:`ProsGANDiscriminator`. A PatchGAN: stride-2 4x4 spectral-normalised convolutions with
+  LeakyReLU(0.01), doubling the width, until the spatial size is at most 4 (at least two layers),
+  then a convolution whose kernel covers the remaining map, giving ``C + 1`` outputs and a
+  Sigmoid: the first ``C`` nodes are the category, the last the "fake" flag.
+
+Objectives (Eq. 5-13), with ``x_adv`` the (projected) generated image and ``p = sign(h_t)``:
+
+* Eq. 7, Hamming term: ``J_ham = 1 - mean_k(F(x_adv) * p)``, averaged over the batch, where
+  ``F`` is the victim's continuous code ``tanh(logits)``; gradients flow through the frozen victim.
+* Eq. 8, reconstruction: ``J_re = mean((x_adv - x)^2)``.
+* Eq. 9-10, adversarial term for ``G``: ``J_adv = MSE(D(x_adv), [y_t, 0])`` (least squares;
+  fake flag 0 means "looks real").
+* Eq. 5: ``L_G = hash_weight * J_ham + rec_weight * J_re + adv_weight * J_adv``.
+* Eq. 11-13: ``L_D = (MSE(D(x), [y, 0]) + MSE(D(x_adv), [y_t, 1])) / 2`` (real flag 0, fake 1).
+
+Hyper-parameters (:class:`ProsGANConfig`): 100 epochs (the public code: 50 at a constant learning
+rate and 50 with a linear decay to 0), batch 24, Adam (lr 1e-4, betas (0.5, 0.999)) for both
+networks, ``alpha = rec_weight = 50`` (NUS-WIDE, MS-COCO; 100 for FLICKR-25K), ``beta =
+adv_weight = 1``, ``hash_weight = 1`` (Eq. 5; the public code uses 5), ``D`` updated every third
+iteration (public code), base width 32.
+
+Deviations from the paper:
+
+1. Projection. The paper bounds the perturbation only softly through ``J_re``. This library's
+   contract is that every adversarial image lies in the L-inf ``eps``-ball around its clean image
+   and in [0, 1], so the generator's output is projected, ``x_adv = clamp(x + clamp(G(x, r_t) - x,
+   -eps, eps), 0, 1)``, both during training (the losses see the projected image, and gradients
+   pass through the projection where it is inactive) and in :func:`prosgan_generate`.
+   ``eps=None`` switches the projection off (the paper's setting).
+2. Sigmoid discriminator. The public code's discriminator ends without an activation; the paper
+   says "the output of D is a Sigmoid layer with C+1 nodes", which is what is used here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from .._validation import check_images, check_labels
+
+__all__ = [
+    "ProsGANConfig",
+    "ProsGANDiscriminator",
+    "ProsGANGenerator",
+    "prosgan_generate",
+    "train_prosgan",
+]
+
+
+def _check_image_size(image_size: int) -> int:
+    size = int(image_size)
+    if size < 8 or size % 4 != 0:
+        raise ValueError(
+            f"ProS-GAN needs square images whose side is divisible by 4 and at least 8 pixels, got {image_size}; "
+            "resize the images (e.g. to 224 or 56)"
+        )
+    return size
+
+
+class _ResBlock(nn.Module):
+    """conv3x3-IN-ReLU-conv3x3-IN plus the identity."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(dim, dim, 3, padding=1),
+            nn.InstanceNorm2d(dim),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(dim, dim, 3, padding=1),
+            nn.InstanceNorm2d(dim),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+def _conv_in_relu(cin: int, cout: int, kernel: int, stride: int = 1, padding: int = 0) -> List[nn.Module]:
+    return [nn.Conv2d(cin, cout, kernel, stride=stride, padding=padding), nn.InstanceNorm2d(cout), nn.ReLU(inplace=True)]
+
+
+def _up_in_relu(cin: int, cout: int) -> List[nn.Module]:
+    # kernel 4, stride 2, padding 1 doubles the spatial size exactly
+    return [nn.ConvTranspose2d(cin, cout, 4, stride=2, padding=1), nn.InstanceNorm2d(cout), nn.ReLU(inplace=True)]
+
+
+class ProsGANGenerator(nn.Module):
+    """ProS-GAN's generator ``G(x, r_t)``: images in [0, 1] and target features -> images in [0, 1].
+
+    Args:
+        feature_dim: width ``F`` of the prototype network's semantic representation ``r_t``.
+        image_size: side ``S`` of the square images (divisible by 4, at least 8).
+        channels: image channels.
+        width: base channel width ``w`` (the paper's code: 32).
+        res_blocks: residual blocks at the bottleneck.
+    """
+
+    def __init__(self, feature_dim: int, image_size: int, channels: int = 3, width: int = 32, res_blocks: int = 3) -> None:
+        super().__init__()
+        if int(feature_dim) < 1 or int(channels) < 1 or int(width) < 1 or int(res_blocks) < 0:
+            raise ValueError(
+                "feature_dim, channels and width must be positive and res_blocks non-negative, got "
+                f"feature_dim={feature_dim}, channels={channels}, width={width}, res_blocks={res_blocks}"
+            )
+        self.feature_dim, self.image_size = int(feature_dim), _check_image_size(image_size)
+        self.channels, self.width, self.res_blocks = int(channels), int(width), int(res_blocks)
+        c, w, s4 = self.channels, self.width, self.image_size // 4
+        self.label_fc = nn.Sequential(nn.Linear(self.feature_dim, 2 * w * s4 * s4), nn.ReLU(inplace=True))
+        self.label_decoder = nn.Sequential(*_up_in_relu(2 * w, w), *_up_in_relu(w, w), nn.Conv2d(w, c, 3, padding=1))
+        self.encoder = nn.Sequential(
+            *_conv_in_relu(2 * c, w, 7, padding=3),
+            *_conv_in_relu(w, 2 * w, 3, stride=2, padding=1),
+            *_conv_in_relu(2 * w, 4 * w, 3, stride=2, padding=1),
+            *[_ResBlock(4 * w) for _ in range(self.res_blocks)],
+            *_up_in_relu(4 * w, 2 * w),
+            *_up_in_relu(2 * w, w),
+        )
+        self.head = nn.Sequential(nn.Conv2d(w + c, c, 3, padding=1), nn.Tanh())
+
+    def decode_label(self, feature: torch.Tensor) -> torch.Tensor:
+        """The label decoder's maps ``x_t`` (B, channels, S, S) of the target features (B, F)."""
+        if feature.dim() != 2 or feature.shape[1] != self.feature_dim:
+            raise ValueError(
+                f"target features must be a (B, {self.feature_dim}) matrix, got shape {tuple(feature.shape)}"
+            )
+        s4 = self.image_size // 4
+        return self.label_decoder(self.label_fc(feature).view(feature.shape[0], 2 * self.width, s4, s4))
+
+    def forward(self, x: torch.Tensor, feature: torch.Tensor) -> torch.Tensor:
+        """Generated images in [0, 1], same shape as ``x`` (not projected onto any eps-ball)."""
+        if x.dim() != 4 or x.shape[1:] != (self.channels, self.image_size, self.image_size):
+            raise ValueError(
+                f"images must be (B, {self.channels}, {self.image_size}, {self.image_size}), got shape {tuple(x.shape)}"
+            )
+        if feature.shape[0] != x.shape[0]:
+            raise ValueError(f"got {x.shape[0]} images but {feature.shape[0]} target features")
+        scaled = 2.0 * x - 1.0
+        x_t = self.decode_label(feature)
+        h = self.encoder(torch.cat([scaled, x_t], dim=1))
+        return (self.head(torch.cat([h, scaled], dim=1)) + 1.0) / 2.0
+
+
+class ProsGANDiscriminator(nn.Module):
+    """ProS-GAN's discriminator: a spectral-normalised PatchGAN with a Sigmoid over ``C + 1`` nodes.
+
+    ``forward(x)`` takes images in [0, 1] (scaled to [-1, 1] inside, like the generator's input)
+    and returns (B, C + 1) in (0, 1): the first ``C`` columns are the categories, the last one the
+    "fake" flag (1 = generated).
+    """
+
+    def __init__(self, num_classes: int, image_size: int, channels: int = 3, width: int = 32) -> None:
+        super().__init__()
+        if int(num_classes) < 1 or int(channels) < 1 or int(width) < 1:
+            raise ValueError(
+                f"num_classes, channels and width must be positive, got {num_classes}, {channels}, {width}"
+            )
+        self.num_classes, self.image_size = int(num_classes), _check_image_size(image_size)
+        self.channels, self.width = int(channels), int(width)
+        layers: List[nn.Module] = []
+        cin, cout, size = self.channels, self.width, self.image_size
+        while size > 4 or len(layers) < 4:  # two (conv, activation) pairs at least
+            layers += [spectral_norm(nn.Conv2d(cin, cout, 4, stride=2, padding=1)), nn.LeakyReLU(0.01, inplace=True)]
+            size = (size + 2 - 4) // 2 + 1
+            cin, cout = cout, cout * 2
+        layers.append(spectral_norm(nn.Conv2d(cin, self.num_classes + 1, size)))
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1:] != (self.channels, self.image_size, self.image_size):
+            raise ValueError(
+                f"images must be (B, {self.channels}, {self.image_size}, {self.image_size}), got shape {tuple(x.shape)}"
+            )
+        return torch.sigmoid(self.body(2.0 * x - 1.0).flatten(1))
+
+
+@dataclass
+class ProsGANConfig:
+    """ProS-GAN training settings; defaults are the paper's (see the module docstring)."""
+
+    epochs: int = 100  # paper: 100 (code: 50 constant lr + 50 linear decay to 0)
+    batch_size: int = 24
+    lr: float = 1e-4  # Adam betas (0.5, 0.999) for G and D
+    rec_weight: float = 50.0  # alpha of Eq. 5 (50 NUS-WIDE / MS-COCO, 100 FLICKR-25K)
+    hash_weight: float = 1.0  # weight of J_ham (Eq. 5 has 1; the public code uses 5)
+    adv_weight: float = 1.0  # beta of Eq. 5
+    d_every: int = 3  # D updated every 3rd iteration (public code)
+    width: int = 32
+    seed: int = 0
+
+    def validate(self) -> None:
+        if int(self.epochs) < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if int(self.batch_size) < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        for name in ("rec_weight", "hash_weight", "adv_weight"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if int(self.d_every) < 1:
+            raise ValueError(f"d_every must be >= 1, got {self.d_every}")
+        if int(self.width) < 1:
+            raise ValueError(f"width must be >= 1, got {self.width}")
+
+
+def _check_eps(eps: Optional[float]) -> Optional[float]:
+    if eps is None:
+        return None
+    eps = float(eps)
+    if not eps >= 0:
+        raise ValueError(f"eps must be >= 0 (pixel units in [0, 1], e.g. 8/255) or None, got {eps}")
+    return eps
+
+
+def _project(fake: torch.Tensor, x: torch.Tensor, eps: Optional[float]) -> torch.Tensor:
+    """``clamp(x + clamp(fake - x, -eps, eps), 0, 1)``; ``fake`` itself when ``eps`` is None."""
+    if eps is None:
+        return fake
+    return (x + (fake - x).clamp(-eps, eps)).clamp(0.0, 1.0)
+
+
+def _sign(h: torch.Tensor) -> torch.Tensor:
+    return torch.where(h >= 0, torch.ones_like(h), -torch.ones_like(h))
+
+
+def _module_device(module: Any, default: torch.device) -> torch.device:
+    if isinstance(module, nn.Module):
+        for p in module.parameters():
+            return p.device
+        for b in module.buffers():
+            return b.device
+    return default
+
+
+def _run_prototype(prototype: Callable, labels: torch.Tensor, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``(r_t, h_t)`` of the prototype network for ``labels``, without gradients, on ``device``."""
+    with torch.no_grad():
+        out = prototype(labels.to(_module_device(prototype, device)))
+    if not isinstance(out, (tuple, list)) or len(out) < 2:
+        raise ValueError("prototype(labels) must return (feature, h, label_pred)")
+    feature, h = out[0], out[1]
+    if feature.dim() != 2 or h.dim() != 2 or feature.shape[0] != labels.shape[0] or h.shape[0] != labels.shape[0]:
+        raise ValueError(
+            f"prototype(labels) must return a (B, F) feature and (B, K) code for B = {labels.shape[0]} labels, "
+            f"got {tuple(feature.shape)} and {tuple(h.shape)}"
+        )
+    return feature.detach().float().to(device), h.detach().float().to(device)
+
+
+def _train_batches(train: Any, order: torch.Tensor, batch_size: int) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
+    """``(images, labels)`` batches of ``train`` in ``order``; in-memory datasets are sliced directly."""
+    chunks = list(order.split(batch_size))
+    if hasattr(train, "batch"):
+        for idx in chunks:
+            yield train.batch(idx), train.labels[idx]
+        return
+    from torch.utils.data import DataLoader
+
+    loader = DataLoader(train, batch_sampler=[c.tolist() for c in chunks])
+    for images, labels, _ in loader:
+        yield images, labels
+
+
+def _first_image(train: Any) -> torch.Tensor:
+    if hasattr(train, "batch"):
+        return train.batch(torch.arange(1))
+    return train[0][0].unsqueeze(0)
+
+
+def _linear_decay(epochs: int) -> Callable[[int], float]:
+    """lr factor of epoch ``e`` (0-based): 1 for the first half, then linear towards 0 (pix2pix style)."""
+    keep = (epochs + 1) // 2
+    decay = epochs - keep
+
+    def factor(e: int) -> float:
+        return 1.0 if e < keep else max(0.0, 1.0 - (e - keep + 1) / (decay + 1))
+
+    return factor
+
+
+def train_prosgan(
+    model: nn.Module,
+    train: Any,
+    prototype: Callable,
+    *,
+    label_pool: torch.Tensor,
+    eps: Optional[float] = 8 / 255,
+    config: Optional[ProsGANConfig] = None,
+    progress: bool = False,
+) -> ProsGANGenerator:
+    """Train ProS-GAN's generator against the victim ``model``; returns ``G`` in eval mode.
+
+    Args:
+        model: the victim hashing model, ``model(x) -> tanh(logits)`` (N, K) for images in [0, 1].
+            It is kept in eval mode with frozen parameters during training; its mode and its
+            parameters' ``requires_grad`` flags are restored afterwards. Gradients of ``J_ham``
+            flow through it into ``G``. Training runs on its device.
+        train: the attacker's training images: a ``TensorImageDataset`` (or anything with
+            ``__len__``, ``labels`` (N, C) and ``batch(idx)``), or any ``ImageDataset`` whose
+            items are ``(image, label, index)`` (read through a DataLoader).
+        prototype: the trained prototype network, ``prototype(labels) -> (feature (B, F), h (B, K),
+            label_pred (B, C))``; run without gradients (in eval mode if it is a module).
+        label_pool: (M, C) target labels; each iteration draws its targets uniformly from these
+            rows, with replacement.
+        eps: L-inf radius of the projection of the generated images (deviation from the paper,
+            see the module docstring); None for no projection.
+        config: :class:`ProsGANConfig` (defaults: the paper's settings).
+        progress: show a tqdm progress bar with the losses.
+
+    Returns:
+        the generator, in eval mode, with ``G.history``: one dict per epoch with ``epoch``,
+        ``loss_g``, ``loss_d`` (NaN in an epoch without a discriminator step), ``hash`` (J_ham),
+        ``rec`` (J_re) and ``adv`` (J_adv), averaged over the epoch's iterations.
+    """
+    from tqdm.auto import tqdm
+
+    config = ProsGANConfig() if config is None else config
+    config.validate()
+    eps = _check_eps(eps)
+    if len(train) < 1:
+        raise ValueError("the training set is empty")
+    train_labels = train.labels
+    check_labels(train_labels, name="training labels")
+    num_classes = int(train_labels.shape[1])
+    if not isinstance(label_pool, torch.Tensor):
+        raise ValueError(f"label_pool must be an (M, C) tensor of target labels, got {type(label_pool).__name__}")
+    check_labels(label_pool, name="label_pool")
+    if label_pool.shape[1] != num_classes:
+        raise ValueError(
+            f"label_pool has {label_pool.shape[1]} columns but the training labels have {num_classes} classes"
+        )
+    if label_pool.shape[0] < 1:
+        raise ValueError("label_pool is empty: give at least one target label")
+    first = _first_image(train)
+    check_images(first, channels=None)
+    channels, height, width_px = int(first.shape[1]), int(first.shape[2]), int(first.shape[3])
+    if height != width_px:
+        raise ValueError(f"ProS-GAN needs square images, got {height}x{width_px}")
+    image_size = _check_image_size(height)
+
+    device = next(model.parameters()).device
+    pool = label_pool.detach().float().cpu()
+    proto_training = prototype.training if isinstance(prototype, nn.Module) else None
+    if isinstance(prototype, nn.Module):
+        prototype.eval()
+    model_training = model.training
+    flags = [p.requires_grad for p in model.parameters()]
+    check_inputs = getattr(model, "check_inputs", None)
+    bar = None
+    try:
+        model.eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        if check_inputs is not None:
+            model.check_inputs = False  # every input below is projected into [0, 1]
+        feature_dim = _run_prototype(prototype, pool[:1], device)[0].shape[1]
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            G = ProsGANGenerator(feature_dim, image_size, channels, width=config.width)
+            D = ProsGANDiscriminator(num_classes, image_size, channels, width=config.width)
+        G.to(device).train()
+        D.to(device).train()
+        opt_g = torch.optim.Adam(G.parameters(), lr=config.lr, betas=(0.5, 0.999))
+        opt_d = torch.optim.Adam(D.parameters(), lr=config.lr, betas=(0.5, 0.999))
+        factor = _linear_decay(int(config.epochs))
+        sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, factor)
+        sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, factor)
+        generator = torch.Generator().manual_seed(config.seed)
+
+        n = len(train)
+        steps = math.ceil(n / config.batch_size)
+        bar = tqdm(total=int(config.epochs) * steps, desc="training ProS-GAN", disable=not progress)
+        history: List[Dict[str, Any]] = []
+        step = 0
+        for epoch in range(1, int(config.epochs) + 1):
+            order = torch.randperm(n, generator=generator)
+            sums = {k: torch.zeros((), device=device) for k in ("loss_g", "hash", "rec", "adv", "loss_d")}
+            g_steps = d_steps = 0
+            for images, labels in _train_batches(train, order, int(config.batch_size)):
+                b = images.shape[0]
+                x = images.to(device=device, dtype=torch.float32)
+                y = labels.to(device=device, dtype=torch.float32)
+                y_t = pool[torch.randint(0, pool.shape[0], (b,), generator=generator)].to(device)
+                r_t, h_t = _run_prototype(prototype, y_t, device)
+                p = _sign(h_t)
+                zeros, ones = torch.zeros(b, 1, device=device), torch.ones(b, 1, device=device)
+
+                x_adv = _project(G(x, r_t), x, eps)
+
+                if step % config.d_every == 0:  # Eq. 11-13
+                    loss_d = 0.5 * (
+                        F.mse_loss(D(x), torch.cat([y, zeros], 1))
+                        + F.mse_loss(D(x_adv.detach()), torch.cat([y_t, ones], 1))
+                    )
+                    opt_d.zero_grad(set_to_none=True)
+                    loss_d.backward()
+                    opt_d.step()
+                    sums["loss_d"] += loss_d.detach()
+                    d_steps += 1
+
+                code = model(x_adv)
+                if code.shape != p.shape:
+                    raise ValueError(
+                        f"the prototype's codes have shape {tuple(p.shape)} but the victim's codes {tuple(code.shape)}"
+                    )
+                j_ham = 1.0 - (code * p).mean()  # Eq. 7
+                j_re = F.mse_loss(x_adv, x)  # Eq. 8
+                j_adv = F.mse_loss(D(x_adv), torch.cat([y_t, zeros], 1))  # Eq. 9-10
+                loss_g = config.hash_weight * j_ham + config.rec_weight * j_re + config.adv_weight * j_adv  # Eq. 5
+                opt_g.zero_grad(set_to_none=True)
+                loss_g.backward()
+                opt_g.step()
+                for k, v in (("loss_g", loss_g), ("hash", j_ham), ("rec", j_re), ("adv", j_adv)):
+                    sums[k] += v.detach()
+                g_steps += 1
+                step += 1
+                bar.update(1)
+                if progress:
+                    bar.set_postfix(loss_g=f"{float(loss_g):.4f}", hash=f"{float(j_ham):.4f}", rec=f"{float(j_re):.2e}")
+            sched_g.step()
+            sched_d.step()
+            record: Dict[str, Any] = {"epoch": epoch}
+            for k in ("loss_g", "loss_d", "hash", "rec", "adv"):
+                count = d_steps if k == "loss_d" else g_steps
+                record[k] = float(sums[k]) / count if count else float("nan")
+            history.append(record)
+    finally:
+        if bar is not None:
+            bar.close()
+        for p, flag in zip(model.parameters(), flags):
+            p.requires_grad_(flag)
+        model.train(model_training)
+        if check_inputs is not None:
+            model.check_inputs = check_inputs
+        if proto_training is not None:
+            prototype.train(proto_training)
+    G.eval()
+    G.history = history
+    return G
+
+
+@torch.no_grad()
+def prosgan_generate(
+    generator: ProsGANGenerator,
+    prototype: Callable,
+    x: torch.Tensor,
+    target_labels: torch.Tensor,
+    eps: Optional[float] = 8 / 255,
+    batch_size: int = 256,
+) -> torch.Tensor:
+    """Adversarial images ``clamp(x + clamp(G(x, r_t) - x, -eps, eps), 0, 1)`` for ``target_labels``.
+
+    Runs without gradients, with the generator (and a module prototype) in eval mode, restoring
+    their modes afterwards; ``x`` is not modified. Returns a new tensor on ``x``'s device.
+    ``eps=None`` returns the generator's output without projection.
+    """
+    check_images(x, channels=generator.channels)
+    eps = _check_eps(eps)
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    check_labels(target_labels, name="target_labels")
+    if target_labels.shape[0] != x.shape[0]:
+        raise ValueError(f"got {x.shape[0]} images but {target_labels.shape[0]} target labels")
+    device = next(generator.parameters()).device
+    g_training = generator.training
+    proto_training = prototype.training if isinstance(prototype, nn.Module) else None
+    generator.eval()
+    if isinstance(prototype, nn.Module):
+        prototype.eval()
+    parts = []
+    try:
+        for i in range(0, x.shape[0], int(batch_size)):
+            xb = x[i : i + batch_size].to(device=device, dtype=torch.float32)
+            r_t, _ = _run_prototype(prototype, target_labels[i : i + batch_size].float(), device)
+            parts.append(_project(generator(xb, r_t), xb, eps).to(x.device))
+    finally:
+        generator.train(g_training)
+        if proto_training is not None:
+            prototype.train(proto_training)
+    if not parts:
+        return x.clone()
+    return torch.cat(parts).to(x.dtype)

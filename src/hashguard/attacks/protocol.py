@@ -1,0 +1,228 @@
+"""The attack protocol: fixed queries and targets per seed, one attack run, one metrics record.
+
+Used by ``hashguard attack`` and by the benchmark runner. What it fixes (DESIGN section 4):
+
+- the queries: ``n_queries`` indices of the query split drawn once from the seed (sorted), and
+  one target label per query (``targets.draw_target_labels``), saved in a protocol file that
+  every later run with the same dataset, seed and count reads back instead of drawing again;
+- the attacker's knowledge: the training split encoded by the attacking model (the surrogate for
+  transfer runs), the victim's database codes encoded by the victim;
+- the metrics of a run: clean and adversarial mAP with the query labels, t-MAP with the target
+  labels, theory rows (the ideal code itself as the query), perceptibility, time per query,
+  success rate.
+
+Success: an untargeted attack succeeds on a query when fewer than half of its top-10 retrieved
+items share a label with the query (P@10 < 0.5); a targeted attack when at least half share a
+label with the target (t-P@10 >= 0.5). The record states the definition it used.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from .. import __version__
+from .._atomic import atomic_write_json
+from ..models.hash_model import HashModel, encode_dataset
+from ..retrieval import mean_average_precision, per_query_scores, perceptibility
+from .base import AttackResult
+from .knowledge import Database, Knowledge
+from .registry import create_attack
+from .targets import draw_target_labels
+
+SUCCESS_N = 10
+SUCCESS_DEFINITION = {
+    "untargeted": f"P@{SUCCESS_N} with the query label < 0.5",
+    "targeted": f"P@{SUCCESS_N} with the target label >= 0.5",
+}
+PROTOCOL_FORMAT = "hashguard-attack-protocol-v1"
+
+
+def select_queries(n_total: int, n: Optional[int], seed: int) -> np.ndarray:
+    """``n`` sorted indices out of ``n_total`` drawn from ``seed`` (all of them for None)."""
+    if n is None or n >= n_total:
+        return np.arange(n_total)
+    if int(n) < 1:
+        raise ValueError(f"the number of queries must be >= 1, got {n}")
+    gen = torch.Generator().manual_seed(int(seed))
+    return np.sort(torch.randperm(n_total, generator=gen)[: int(n)].numpy())
+
+
+def protocol_path(directory: str | Path, dataset: str, seed: int, n_queries: int) -> Path:
+    """Where the protocol file of (dataset, seed, number of queries) lives inside ``directory``."""
+    return Path(directory) / f"protocol-{dataset}-seed{seed}-q{n_queries}.json"
+
+
+def load_or_draw_protocol(path: str | Path, splits, *, n_queries: Optional[int], seed: int) -> Tuple[np.ndarray, torch.Tensor]:
+    """The query indices and target labels of ``path``; drawn and saved (atomically) if absent.
+
+    Raises ``ValueError`` when an existing file was drawn for another dataset, seed or count.
+    """
+    path = Path(path)
+    n_total = len(splits.query)
+    want = n_total if n_queries is None else min(int(n_queries), n_total)
+    if path.exists():
+        record = json.loads(path.read_text())
+        found = (record.get("format"), record.get("dataset"), record.get("seed"), record.get("n_queries"))
+        if found != (PROTOCOL_FORMAT, splits.name, int(seed), want):
+            raise ValueError(
+                f"{path} holds queries for (format, dataset, seed, n) = {found}, not "
+                f"{(PROTOCOL_FORMAT, splits.name, int(seed), want)}; use another output directory or delete the file"
+            )
+        return np.asarray(record["query_indices"], dtype=np.int64), torch.tensor(record["target_labels"], dtype=torch.float32)
+    idx = select_queries(n_total, want, seed)
+    labels = torch.as_tensor(splits.query.labels).float()[torch.as_tensor(idx)]
+    targets = draw_target_labels(labels, splits.database.labels, seed=seed, ids=idx.tolist())
+    atomic_write_json(path, {
+        "format": PROTOCOL_FORMAT,
+        "dataset": splits.name,
+        "seed": int(seed),
+        "n_queries": int(want),
+        "query_indices": idx.tolist(),
+        "target_labels": targets.int().tolist(),
+        "version": __version__,
+    })
+    return idx, targets
+
+
+def _map(codes, db: Database, labels) -> float:
+    return mean_average_precision(codes, db.codes, labels, db.labels, topk=db.topk)
+
+
+def evaluate_attack(
+    result: AttackResult,
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    clean_codes: torch.Tensor,
+    database: Database,
+    *,
+    target_labels: Optional[torch.Tensor] = None,
+    theory: bool = True,
+) -> Dict[str, Any]:
+    """The metrics of one attack run (see the module docstring); ``theory=False`` for transfer
+    runs, where the surrogate's reference codes live in another model's code space."""
+    targeted = target_labels is not None
+    n = int(x.shape[0])
+    codes_adv = result.codes_adv.cpu()
+    out: Dict[str, Any] = {
+        "n_queries": n,
+        "clean_map": _map(clean_codes, database, labels),
+        "map": _map(codes_adv, database, labels),
+        "theory_map": None,
+        "perceptibility": perceptibility(x.cpu(), result.x_adv.cpu()),
+        "seconds": result.seconds,
+        "seconds_per_query": result.seconds / max(n, 1),
+        "iterations_mean": float(result.iterations.float().mean()) if n else 0.0,
+        "bits_changed": float((codes_adv != clean_codes.cpu()).float().sum(1).mean()) if n else 0.0,
+    }
+    ideal = result.ideal_codes
+    if theory and ideal is not None:
+        out["theory_map"] = _map(ideal.cpu(), database, labels)
+    success_labels = target_labels if targeted else labels
+    _, p_adv = per_query_scores(codes_adv, database.codes, success_labels, database.labels, topk=database.topk, n=SUCCESS_N)
+    ok = p_adv >= 0.5 if targeted else p_adv < 0.5
+    out["success_rate"] = float(ok.mean()) if n else 0.0
+    out["success_definition"] = SUCCESS_DEFINITION["targeted" if targeted else "untargeted"]
+    if targeted:
+        out["clean_t_map"] = _map(clean_codes, database, target_labels)
+        out["t_map"] = _map(codes_adv, database, target_labels)
+        out["theory_t_map"] = (
+            _map(result.target_codes.cpu(), database, target_labels) if theory and result.target_codes is not None else None
+        )
+    if "fit_seconds" in result.extra:
+        out["fit_seconds"] = result.extra["fit_seconds"]
+        out["seconds_per_query_with_training"] = (result.seconds + result.extra["fit_seconds"]) / max(n, 1)
+    return out
+
+
+def _images(dataset, idx: Sequence[int]) -> torch.Tensor:
+    if hasattr(dataset, "batch"):
+        return dataset.batch(torch.as_tensor(idx))
+    return torch.stack([dataset[int(i)][0] for i in idx])
+
+
+def run_attack(
+    model: HashModel,
+    splits,
+    method: str,
+    *,
+    targeted: bool = False,
+    n_queries: Optional[int] = 500,
+    seed: int = 0,
+    topk: Optional[int] = None,
+    surrogate: Optional[HashModel] = None,
+    params: Optional[Dict[str, Any]] = None,
+    protocol_file: Optional[str | Path] = None,
+    batch_size: int = 128,
+    progress: bool = False,
+    cache: Optional[Dict[str, Any]] = None,
+) -> Dict[str, Any]:
+    """Run ``method`` on ``model`` (the victim) under the protocol; return the metrics record.
+
+    Args:
+        model: victim hashing model; its database codes and the adversarial codes are its own.
+        splits: the dataset (``DatasetSplits``) the model was trained on.
+        method: registered attack name; ``params`` are passed to ``create_attack``.
+        targeted: run the targeted variant with the protocol's target labels.
+        n_queries: queries drawn from the seed (None: the whole query split).
+        topk: mAP cut-off (None: whole database).
+        surrogate: optimise on this model instead (transfer); the victim only evaluates.
+        protocol_file: where the queries and targets are kept (drawn and saved if absent).
+        cache: a dict reused across calls on the same models to keep database and reference
+            codes (keys ``"database"``, ``"knowledge"``).
+    """
+    cache = {} if cache is None else cache
+    attacker = surrogate if surrogate is not None else model
+    params = dict(params or {})
+    params.setdefault("seed", seed)
+    params.setdefault("batch_size", batch_size)
+    attack = create_attack(method, attacker, targeted=targeted, **params)
+
+    if protocol_file is not None:
+        idx, all_targets = load_or_draw_protocol(protocol_file, splits, n_queries=n_queries, seed=seed)
+    else:
+        idx = select_queries(len(splits.query), n_queries, seed)
+        labels_all = torch.as_tensor(splits.query.labels).float()[torch.as_tensor(idx)]
+        all_targets = draw_target_labels(labels_all, splits.database.labels, seed=seed, ids=idx.tolist())
+    x = _images(splits.query, idx)
+    labels = torch.as_tensor(splits.query.labels).float()[torch.as_tensor(idx)]
+    target_labels = all_targets if targeted else None
+
+    if "database" not in cache:
+        codes = encode_dataset(model, splits.database, progress=progress, desc="encoding database")
+        cache["database"] = Database(codes, splits.database.labels, topk)
+    database = Database(cache["database"].codes, cache["database"].labels, topk)
+    key = "knowledge_surrogate" if surrogate is not None else "knowledge"
+    if key not in cache:
+        cache[key] = Knowledge.from_model(attacker, splits.train, progress=progress)
+    knowledge = cache[key]
+
+    start = time.perf_counter()
+    attack.fit(knowledge, splits.train, progress=progress)
+    fit_seconds = time.perf_counter() - start
+    result = attack(x, labels, target_labels=target_labels, knowledge=knowledge, database=database, ids=idx.tolist())
+    if surrogate is not None:  # the victim re-encodes the transferred images
+        result.codes_adv = model.encode(result.x_adv.to(model.device)).cpu()
+    clean_codes = model.encode(x.to(model.device)).cpu()
+    metrics = evaluate_attack(result, x, labels, clean_codes, database, target_labels=target_labels,
+                              theory=surrogate is None)
+    if fit_seconds > 0.01 and "fit_seconds" not in metrics:
+        metrics["fit_seconds"] = fit_seconds
+        metrics["seconds_per_query_with_training"] = (result.seconds + fit_seconds) / max(len(idx), 1)
+    return {
+        "method": method,
+        "targeted": bool(targeted),
+        "eps": attack.eps,
+        "steps": attack.steps,
+        "topk": topk,
+        "seed": int(seed),
+        "params": {k: v for k, v in params.items() if k not in ("seed", "batch_size")},
+        "transfer": surrogate is not None,
+        **metrics,
+        "version": __version__,
+    }

@@ -1,0 +1,44 @@
+"""The attack registry (timm style): ``@register_attack``, ``list_attacks``, ``create_attack``."""
+
+from __future__ import annotations
+
+from typing import Any, List
+
+from .._registry import Registry
+
+ATTACKS = Registry("attack")
+
+
+def register_attack(name: str):
+    """Class decorator registering an :class:`~hashguard.attacks.base.Attack` under ``name``."""
+
+    def decorator(cls):
+        cls.name = name
+        return ATTACKS.register(name)(cls)
+
+    return decorator
+
+
+def list_attacks(targeted: bool | None = None) -> List[str]:
+    """Registered attack names; ``targeted=True`` / ``False`` keeps those supporting that mode."""
+    names = ATTACKS.names()
+    if targeted is None:
+        return names
+    key = "supports_targeted" if targeted else "supports_untargeted"
+    return [n for n in names if getattr(ATTACKS.get(n), key)]
+
+
+def create_attack(name: str, model: Any, **params: Any):
+    """Build the attack ``name`` on ``model``; unknown names list the valid choices."""
+    cls = ATTACKS.get(name)
+    targeted = bool(params.get("targeted", False))
+    if targeted and not cls.supports_targeted:
+        raise ValueError(
+            f"attack {name!r} has no targeted mode; targeted attacks: {', '.join(list_attacks(True))}"
+        )
+    if not targeted and not cls.supports_untargeted:
+        raise ValueError(
+            f"attack {name!r} is targeted only; pass targeted=True (--targeted), or choose an untargeted "
+            f"attack: {', '.join(list_attacks(False))}"
+        )
+    return cls(model, **params)

@@ -1,0 +1,81 @@
+"""SDHA, smart deep hashing attack (Lu et al., ICMR 2021, "Smart deep hashing attack"), Eq. 4-8.
+
+Threat model: white-box, L-inf (eps 8/255 projection after each step, as SAAT's version; the
+paper bounds the L2 size through the loss instead). The attacker knows the codes r_i of the
+reference images relevant to the query (sharing a label; the query's own clean code if none).
+
+Untargeted (Eq. 4-6), with q = h' the continuous adversarial code and sigma = 5, z = 0.5:
+    d_u(q, r) = 1/2 sum_k |q_k - r_k| s(sigma q_k r_k) + sum_k (1 - s(sigma q_k r_k))
+    w(q, r)   = d_H(sign q, r)^(-z)          (d_H = 0 counts as 0.5)
+    F_u(q)    = -(1/n_u) sum_i d_u(q, r_i) w(q, r_i)
+Targeted (Eq. 7-8), relevant = sharing the target label, sigma = 10, z = -0.3:
+    d_t(q, t) = 1/2 sum_k |q_k - t_k| s(-sigma q_k t_k),   F_t(q) = (1/n_t) sum_i d_t w.
+Objective (Eq. 1): min ||x' - x||^2 (mean squared error per image) + (25/K) F, solved with Adam
+(lr 0.01, betas 0.9 / 0.999) for 1500 iterations with the relative alpha schedule; s is the
+logistic sigmoid. The weights w are constants (no gradient). The paper stops a query early once
+its AP reaches 0 (untargeted) or 1 (targeted): ``early_stop="ap"`` with ``database=``.
+
+The pairwise terms are evaluated without a (B, N, K) tensor: for r in {-1, +1}^K,
+d(q, r) = 1/2 sum_k (a_k + c_k) + 1/2 sum_k (a_k - c_k) r_k with a = d-term at r_k = +1 and
+c = at r_k = -1, i.e. one (B, K) x (K, N) product per iteration.
+
+Example:
+    >>> result = create_attack("sdha", model, early_stop="ap")(x, y, knowledge=knowledge, database=db)
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..codes.similarity import shares
+from ..models.hash_model import sign_codes
+from .base import Attack
+from .registry import register_attack
+
+
+@register_attack("sdha")
+class SmartDeepHashingAttack(Attack):
+    """SDHA (Eq. 4-8): sigmoid-gated surrogate Hamming distance to the relevant codes, Adam."""
+
+    def __init__(self, model, *, targeted=False, eps=8 / 255, steps=1500, optimizer="adam", lr=0.01,
+                 sigma=None, z=None, weight=25.0, **engine):
+        super().__init__(model, targeted=targeted, eps=eps, steps=steps, optimizer=optimizer, lr=lr, **engine)
+        self.sigma = float(sigma if sigma is not None else (10.0 if self.targeted else 5.0))
+        self.z = float(z if z is not None else (-0.3 if self.targeted else 0.5))
+        self.weight = float(weight)
+
+    def prepare(self, x, labels, target_labels, knowledge, ids):
+        ref = knowledge.codes
+        pos = shares(target_labels if self.targeted else labels, knowledge.labels)
+        ctx = {"x": x, "positives": pos, "_ref": ref}
+        if not self.targeted:
+            # no relevant reference image: push away from the query's own clean code (SAAT's rule)
+            ctx["own"] = sign_codes(self.model(x))
+        return ctx
+
+    def code_loss(self, h, ctx):
+        ref, pos = ctx["_ref"], ctx["positives"]
+        k = h.shape[1]
+        sp, sn = torch.sigmoid(self.sigma * h), torch.sigmoid(-self.sigma * h)
+        if self.targeted:  # d_t at r_k = +1 and at r_k = -1
+            a, c = 0.5 * (1 - h) * sn, 0.5 * (1 + h) * sp
+        else:
+            a, c = 0.5 * (1 - h) * sp + (1 - sp), 0.5 * (1 + h) * sn + (1 - sn)
+        code = torch.where(h.detach() >= 0, 1.0, -1.0)
+        dist = 0.5 * (a + c).sum(1, keepdim=True) + 0.5 * (a - c) @ ref.t()
+        hamming = ((k - code @ ref.t()) / 2).clamp_min(0.5)
+        w = hamming.pow(-self.z)
+        n_pos = pos.sum(1)
+        surrogate = (pos * w * dist).sum(1) / n_pos.clamp_min(1)
+        if not self.targeted:
+            own = ctx["own"]
+            d_own = 0.5 * (a + c).sum(1) + 0.5 * ((a - c) * own).sum(1)
+            w_own = ((k - (code * own).sum(1)) / 2).clamp_min(0.5).pow(-self.z)
+            surrogate = torch.where(n_pos > 0, surrogate, d_own * w_own)
+            surrogate = -surrogate
+        return self.weight / k * surrogate
+
+    def objective(self, x_adv, alpha, ctx):
+        h = self.model(x_adv, alpha)
+        mse = (x_adv - ctx["x"]).pow(2).flatten(1).mean(1)
+        return mse + self.code_loss(h, ctx), h

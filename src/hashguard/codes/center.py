@@ -1,0 +1,33 @@
+"""Centre codes of CgAT (Wang et al., WWW 2023, "CgAT: center-guided adversarial training").
+
+For a label y and the attacker's reference set (codes b_j, labels y_j), the centre code is
+
+    c = sign( mean_{j in P} b_j - mean_{j in N} b_j ),
+
+P the reference samples sharing a label with y, N the others. The public CgAT code computes a
+Jaccard weight and then discards it (METHODS.md 1.7); what it computes is exactly this balanced
+difference of means, the minimiser of ``sum_P D_H(b, b_j)/|P| - sum_N D_H(b, b_j)/|N|``.
+An empty side contributes nothing. Untargeted attacks push away from c(y); targeted ones pull
+toward c(y_t).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .similarity import shares
+from .weighted import check_reference, weighted_sign
+
+
+def center_weights(labels: torch.Tensor, ref_labels: torch.Tensor) -> torch.Tensor:
+    """``(B, N)`` weights ``1/|P|`` on positives and ``-1/|N|`` on negatives."""
+    pos = shares(labels, ref_labels)
+    neg = 1.0 - pos
+    return pos / pos.sum(1, keepdim=True).clamp_min(1) - neg / neg.sum(1, keepdim=True).clamp_min(1)
+
+
+def center_codes(labels: torch.Tensor, ref_codes: torch.Tensor, ref_labels: torch.Tensor) -> torch.Tensor:
+    """CgAT centre codes of a batch of labels, ``(B, K)`` float ±1."""
+    labels, ref_labels = labels.to(ref_codes.device), ref_labels.to(ref_codes.device)
+    check_reference(labels, ref_codes, ref_labels)
+    return weighted_sign(center_weights(labels, ref_labels), ref_codes)
