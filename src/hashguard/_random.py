@@ -7,18 +7,22 @@ a batch of 500, which is what makes "batched equals one at a time" hold under a 
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 import torch
 
 _MIX = 0x9E3779B97F4A7C15  # golden-ratio constant: spreads (seed, id) pairs over 63-bit seeds
 
 
-def sample_generators(seed: int, ids: Sequence[int], device: torch.device | str = "cpu") -> List[torch.Generator]:
-    """One ``torch.Generator`` per sample id, seeded by ``(seed, id)``, on ``device``."""
+def sample_generators(seed: int, ids: Sequence[int], device: Any = None) -> List[torch.Generator]:
+    """One CPU ``torch.Generator`` per sample id, seeded by ``(seed, id)``.
+
+    The streams always live on the CPU (``device`` is accepted and ignored) so that a seed gives
+    the same numbers on every device; :func:`per_sample_rand` moves the draws where they are used.
+    """
     gens = []
     for i in ids:
-        g = torch.Generator(device=device)
+        g = torch.Generator()
         g.manual_seed(((int(seed) * _MIX) ^ (int(i) + 1) * 0xBF58476D1CE4E5B9) % (2**63 - 1))
         gens.append(g)
     return gens
@@ -29,7 +33,7 @@ def per_sample_rand(gens: Sequence[torch.Generator], shape: Sequence[int], devic
     """Uniform [0, 1) tensor of shape ``(len(gens), *shape)``; row i drawn from ``gens[i]``."""
     if not gens:
         return torch.empty(0, *shape, device=device, dtype=dtype)
-    return torch.stack([torch.rand(*shape, generator=g, device=device, dtype=dtype) for g in gens])
+    return torch.stack([torch.rand(*shape, generator=g, dtype=dtype) for g in gens]).to(device)
 
 
 def default_ids(n: int, ids: Optional[Sequence[int]]) -> List[int]:

@@ -3,6 +3,7 @@
     hashguard datasets
     hashguard train --dataset mnist-mosaic --backbone cnn --hash dpsh --bits 32 --seed 0 --out model.pt
     hashguard evaluate --model model.pt [--topk K] [--json FILE]
+    hashguard attack --model model.pt --method pga [--targeted] [--queries N] --json FILE
 """
 
 from __future__ import annotations
@@ -154,6 +155,83 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _param(text: str):
+    """``KEY=VALUE`` of ``--param``; VALUE read as JSON when it parses (numbers, true, {...})."""
+    import json
+
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"--param takes KEY=VALUE (e.g. lr=0.5 or gan={{\"epochs\":5}}), got {text!r}")
+    key, value = text.split("=", 1)
+    try:
+        return key.strip(), json.loads(value)
+    except ValueError:
+        return key.strip(), value
+
+
+def _print_attack(record: Dict[str, Any]) -> None:
+    rows = [("clean mAP", record["clean_map"]), ("attacked mAP", record["map"]), ("theory mAP", record["theory_map"])]
+    if record["targeted"]:
+        rows += [("clean t-MAP", record["clean_t_map"]), ("attacked t-MAP", record["t_map"]),
+                 ("theory t-MAP", record["theory_t_map"])]
+    p = record["perceptibility"]
+    print(f"{record['method']} ({'targeted' if record['targeted'] else 'untargeted'}"
+          f"{', transfer' if record['transfer'] else ''}), {record['n_queries']} queries, "
+          f"eps {record['eps'] * 255:.3g}/255, {record['steps']} steps, mAP@{record['topk'] or 'all'}")
+    for name, value in rows:
+        print(f"  {name:15s} {'-' if value is None else f'{value:.4f}'}")
+    print(f"  {'success rate':15s} {record['success_rate']:.3f}  ({record['success_definition']})")
+    print(f"  {'perturbation':15s} L-inf {p['linf'] * 255:.2f}/255, L2 {p['l2']:.3f}, RMSE {p['rmse']:.4f}")
+    print(f"  {'time':15s} {record['seconds_per_query']:.4f} s/query"
+          + (f" ({record['seconds_per_query_with_training']:.4f} with training)" if "seconds_per_query_with_training" in record else ""))
+
+
+def cmd_attack(args: argparse.Namespace) -> int:
+    from .attacks import parse_eps
+    from .attacks.protocol import protocol_path, run_attack
+    from .models import load_checkpoint
+
+    device = _device(args.device)
+    try:
+        params = dict(args.param or [])
+        if args.eps is not None:
+            params["eps"] = parse_eps(args.eps)
+        if args.steps is not None:
+            params["steps"] = args.steps
+        if args.early_stop is not None:
+            params["early_stop"] = args.early_stop
+        if args.queries is not None and args.queries < 1:
+            raise ValueError(f"--queries must be >= 1, got {args.queries}")
+        model, config = load_checkpoint(args.model, map_location=device)
+        surrogate = None
+        if args.surrogate:
+            surrogate, s_config = load_checkpoint(args.surrogate, map_location=device)
+            if (s_config["dataset"], s_config.get("seed", 0)) != (config["dataset"], config.get("seed", 0)):
+                raise ValueError(
+                    f"surrogate was trained on {s_config['dataset']} (seed {s_config.get('seed', 0)}) but the victim on "
+                    f"{config['dataset']} (seed {config.get('seed', 0)}); use models of the same dataset split"
+                )
+        data_dir = args.data_dir or config.get("data_dir")
+        splits = _load_splits(config["dataset"], int(config.get("seed", 0)), data_dir)
+        topk = _topk(args.topk, splits)
+        n = len(splits.query) if args.queries is None else min(args.queries, len(splits.query))
+        protocol = args.protocol or protocol_path(Path(args.json).resolve().parent, config["dataset"], args.seed, n)
+        record = run_attack(
+            model, splits, args.method, targeted=args.targeted, n_queries=n, seed=args.seed, topk=topk,
+            surrogate=surrogate, params=params, protocol_file=protocol, batch_size=args.batch_size,
+            progress=not args.quiet,
+        )
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
+    record.update({
+        "dataset": config["dataset"], "bits": int(config["bits"]), "hash_method": config.get("hash_method"),
+        "backbone": config["backbone"], "model": str(args.model), "surrogate": args.surrogate,
+        "protocol_file": str(protocol), "device": device,
+    })
+    _print_attack(record)
+    atomic_write_json(args.json, record)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .data import list_datasets
     from .hashing import list_hashing
@@ -196,6 +274,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=WORKERS, help=WORKERS_HELP)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_evaluate)
+
+    from .attacks import list_attacks
+
+    p = sub.add_parser("attack", help="attack a checkpoint under the evaluation protocol and write a JSON record")
+    p.add_argument("--model", required=True, help="victim checkpoint (.pt) written by `hashguard train`")
+    p.add_argument("--method", required=True, choices=list_attacks(), metavar="NAME",
+                   help="attack: " + ", ".join(list_attacks()))
+    p.add_argument("--targeted", action="store_true", help="targeted variant (targets drawn once per seed and saved)")
+    p.add_argument("--queries", type=int, default=500, help="queries drawn from the query split by the seed (default 500)")
+    p.add_argument("--steps", type=int, default=None, help="iterations (default: the method's paper default)")
+    p.add_argument("--eps", default=None, help="L-inf budget in pixel units, e.g. 8/255 (default 8/255)")
+    p.add_argument("--seed", type=int, default=0, help="seed of queries, targets and random starts")
+    p.add_argument("--surrogate", default=None, help="optimise on this checkpoint, evaluate on --model (transfer)")
+    p.add_argument("--early-stop", choices=["none", "code", "ap"], default=None,
+                   help="stop a query once its code reaches the goal or its AP reaches 0 (1 if targeted)")
+    p.add_argument("--param", type=_param, action="append", metavar="KEY=VALUE",
+                   help="method parameter, repeatable (e.g. lr=0.5, n_anchors=5, gan={\"epochs\":10})")
+    p.add_argument("--protocol", default=None,
+                   help="queries/targets file (default: protocol-<dataset>-seed<S>-q<N>.json next to --json)")
+    p.add_argument("--batch-size", type=int, default=128, help="queries attacked together")
+    p.add_argument("--topk", type=int, default=None, help=TOPK_HELP)
+    p.add_argument("--json", required=True, help="write the metrics record here")
+    p.add_argument("--data-dir", default=None, help="dataset directory (default: the one recorded in the checkpoint)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_attack)
     return parser
 
 

@@ -335,6 +335,9 @@ class Attack:
         m = torch.zeros_like(x) if self.optimizer == "adam" else None
         v = torch.zeros_like(x) if self.optimizer == "adam" else None
         goal_all = self.goal_codes(ctx) if self.early_stop == "code" else None
+        if self.early_stop == "code" and goal_all is None:  # would silently run every step
+            raise ValueError(f"{self.name} has no single goal code per query, so early_stop='code' cannot tell "
+                             "when a query is done; use early_stop='ap' with database=")
         ap_labels = target_labels if self.targeted else labels
         for t in range(self.steps):
             xa = x_adv[sel].detach().requires_grad_(True)

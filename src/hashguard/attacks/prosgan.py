@@ -42,7 +42,10 @@ class ProsGANAttack(PrototypeCodeAttack):
 
     prototype_loss = "dpsh"
 
-    def __init__(self, model, *, targeted=True, eps=8 / 255, gan: Optional[Dict[str, Any]] = None, **kwargs):
+    def __init__(self, model, *, targeted=True, eps=8 / 255, steps=1, gan: Optional[Dict[str, Any]] = None, **kwargs):
+        if steps != 1:  # not a TypeError from passing steps twice (hashguard attack --steps)
+            raise ValueError(f"prosgan attacks with one forward pass of its generator, so steps must be 1, got {steps}; "
+                             "train the generator longer instead (gan={\"epochs\": N})")
         super().__init__(model, targeted=targeted, eps=eps, steps=1, **kwargs)
         try:
             self.gan_config = replace(ProsGANConfig(seed=self.seed), **(gan or {}))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, List
+import inspect
+from typing import Any, List, Optional, Set
 
 from .._registry import Registry
 
@@ -41,4 +42,26 @@ def create_attack(name: str, model: Any, **params: Any):
             f"attack {name!r} is targeted only; pass targeted=True (--targeted), or choose an untargeted "
             f"attack: {', '.join(list_attacks(False))}"
         )
+    accepted = _parameters(cls)
+    unknown = sorted(set(params) - accepted) if accepted is not None else []
+    if unknown:
+        raise ValueError(
+            f"attack {name!r} has no parameter {', '.join(repr(k) for k in unknown)}; "
+            f"valid parameters: {', '.join(sorted(accepted))}"
+        )
     return cls(model, **params)
+
+
+def _parameters(cls) -> Optional[Set[str]]:
+    """Keyword parameters the ``__init__`` chain of ``cls`` accepts (None if open-ended), so an
+    unknown ``--param`` is a ``ValueError`` naming the valid ones instead of a ``TypeError``."""
+    names: Set[str] = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        params = list(inspect.signature(init).parameters.values())[1:]  # drop self
+        names.update(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            return names - {"model"}
+    return None
