@@ -209,8 +209,13 @@ class Attack:
         knowledge: Optional[Knowledge] = None,
         database: Optional[Database] = None,
         ids: Optional[Sequence[int]] = None,
+        codes: Optional[torch.Tensor] = None,
     ) -> AttackResult:
-        """Attack the images ``x`` (N, C, H, W) in [0, 1] with labels ``labels`` (N, classes)."""
+        """Attack the images ``x`` (N, C, H, W) in [0, 1] with labels ``labels`` (N, classes).
+
+        ``codes`` (N, K) ±1, for code-guided attacks: use these reference codes (untargeted) or
+        target codes (targeted) instead of building them from ``knowledge`` (adversarial training
+        passes the codes of its current training state this way)."""
         channels = self.model.mean.shape[1] if hasattr(self.model, "mean") else None
         check_images(x, channels=channels)
         labels = torch.as_tensor(labels)
@@ -231,7 +236,14 @@ class Attack:
                 raise ValueError(f"got {x.shape[0]} images but {target_labels.shape[0]} target label rows")
         elif target_labels is not None:
             raise ValueError(f"{self.name} was created untargeted; create it with targeted=True to use target_labels")
-        if self.needs_knowledge and knowledge is None:
+        if codes is not None:
+            codes = torch.as_tensor(codes)
+            if not isinstance(self, CodeAttack) or codes.shape != (x.shape[0], getattr(self.model, "bits", codes.shape[1])):
+                raise ValueError(
+                    f"codes= needs a code-guided attack and one ±1 code of {getattr(self.model, 'bits', '?')} bits per "
+                    f"image, got {tuple(codes.shape)} for {self.name}"
+                )
+        if self.needs_knowledge and knowledge is None and codes is None:
             raise ValueError(
                 f"{self.name} needs the attacker's reference set: pass knowledge=Knowledge.from_model(model, splits.train)"
             )
@@ -255,6 +267,7 @@ class Attack:
             for lo in range(0, x.shape[0], chunk):
                 sl = slice(lo, lo + chunk)
                 tl = None if target_labels is None else target_labels[sl].to(device).float()
+                self._given = None if codes is None else codes[sl].to(device).float()
                 parts.append(self._attack_batch(
                     x[sl].to(device).detach().clone(), labels[sl].to(device).float(), tl, knowledge, database, ids[sl]
                 ))
@@ -265,6 +278,7 @@ class Attack:
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
         finally:
+            self._given = None
             for p, g in zip(model.parameters(), grads):
                 p.requires_grad_(g)
             model.train(was_training)
@@ -404,10 +418,11 @@ class CodeAttack(Attack):
         raise NotImplementedError
 
     def prepare(self, x, labels, target_labels, knowledge, ids):
+        given = getattr(self, "_given", None)
         if self.targeted:
-            target = self.target_codes(target_labels, knowledge, ids).to(x.device).float()
+            target = given if given is not None else self.target_codes(target_labels, knowledge, ids).to(x.device).float()
             return {"target": target, "goal": target}
-        ref = self.reference_codes(x, labels, knowledge, ids).to(x.device).float()
+        ref = given if given is not None else self.reference_codes(x, labels, knowledge, ids).to(x.device).float()
         return {"reference": ref, "goal": -ref}
 
     def code_loss(self, h, ctx):

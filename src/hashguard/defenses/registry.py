@@ -1,0 +1,28 @@
+"""The defense registry (timm style): ``@register_defense``, ``list_defenses``, ``create_defense``."""
+
+from __future__ import annotations
+
+from typing import Any, List
+
+from .._registry import Registry
+
+DEFENSES = Registry("defense")
+
+
+def register_defense(name: str):
+    """Class decorator registering a :class:`~hashguard.defenses.base.Defense` under ``name``."""
+
+    def decorator(cls):
+        cls.name = name
+        return DEFENSES.register(name)(cls)
+
+    return decorator
+
+
+def list_defenses() -> List[str]:
+    return DEFENSES.names()
+
+
+def create_defense(name: str, model: Any, objective: Any, **params: Any):
+    """Build the defense ``name`` for ``model`` with its hashing ``objective`` (L_ori)."""
+    return DEFENSES.get(name)(model, objective, **params)
