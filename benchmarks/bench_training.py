@@ -61,7 +61,7 @@ def main() -> None:
             print(f"{objective_name:8s} {bits:3d} bits  mAP@{args.topk} {results[key]['map']:.4f}  train {seconds:6.1f} s", flush=True)
             atomic_write_json(out, results)
 
-    print(f"\n| objective | " + " | ".join(f"{b} bits" for b in args.bits) + " |")
+    print("\n| objective | " + " | ".join(f"{b} bits" for b in args.bits) + " |")
     print("|---|" + "---|" * len(args.bits))
     for objective_name in args.objectives:
         cells = []

@@ -19,7 +19,6 @@ Example:
 
 from __future__ import annotations
 
-import torch
 
 from ..models.hash_model import sign_codes
 from .base import CodeAttack

@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -63,6 +63,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from .._validation import check_images, check_labels
+from ..data.batching import iterate_batches, load_images
 
 __all__ = [
     "ProsGANConfig",
@@ -272,24 +273,8 @@ def _run_prototype(prototype: Callable, labels: torch.Tensor, device: torch.devi
     return feature.detach().float().to(device), h.detach().float().to(device)
 
 
-def _train_batches(train: Any, order: torch.Tensor, batch_size: int) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
-    """``(images, labels)`` batches of ``train`` in ``order``; in-memory datasets are sliced directly."""
-    chunks = list(order.split(batch_size))
-    if hasattr(train, "batch"):
-        for idx in chunks:
-            yield train.batch(idx), train.labels[idx]
-        return
-    from torch.utils.data import DataLoader
-
-    loader = DataLoader(train, batch_sampler=[c.tolist() for c in chunks])
-    for images, labels, _ in loader:
-        yield images, labels
-
-
 def _first_image(train: Any) -> torch.Tensor:
-    if hasattr(train, "batch"):
-        return train.batch(torch.arange(1))
-    return train[0][0].unsqueeze(0)
+    return load_images(train, torch.arange(1)) if hasattr(train, "batch") or hasattr(train, "load_image") else train[0][0].unsqueeze(0)
 
 
 def _linear_decay(epochs: int) -> Callable[[int], float]:
@@ -402,7 +387,7 @@ def train_prosgan(
             order = torch.randperm(n, generator=generator)
             sums = {k: torch.zeros((), device=device) for k in ("loss_g", "hash", "rec", "adv", "loss_d")}
             g_steps = d_steps = 0
-            for images, labels in _train_batches(train, order, int(config.batch_size)):
+            for images, labels, _ in iterate_batches(train, order, int(config.batch_size)):
                 b = images.shape[0]
                 x = images.to(device=device, dtype=torch.float32)
                 y = labels.to(device=device, dtype=torch.float32)

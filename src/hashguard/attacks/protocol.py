@@ -21,13 +21,14 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 import torch
 
 from .. import __version__
 from .._atomic import atomic_write_json
+from ..data.batching import load_images
 from ..models.hash_model import HashModel, encode_dataset
 from ..retrieval import mean_average_precision, per_query_scores, perceptibility
 from .base import AttackResult
@@ -140,12 +141,6 @@ def evaluate_attack(
     return out
 
 
-def _images(dataset, idx: Sequence[int]) -> torch.Tensor:
-    if hasattr(dataset, "batch"):
-        return dataset.batch(torch.as_tensor(idx))
-    return torch.stack([dataset[int(i)][0] for i in idx])
-
-
 def run_attack(
     model: HashModel,
     splits,
@@ -189,7 +184,7 @@ def run_attack(
         idx = select_queries(len(splits.query), n_queries, seed)
         labels_all = torch.as_tensor(splits.query.labels).float()[torch.as_tensor(idx)]
         all_targets = draw_target_labels(labels_all, splits.database.labels, seed=seed, ids=idx.tolist())
-    x = _images(splits.query, idx)
+    x = load_images(splits.query, torch.as_tensor(idx))
     labels = torch.as_tensor(splits.query.labels).float()[torch.as_tensor(idx)]
     target_labels = all_targets if targeted else None
 

@@ -36,7 +36,8 @@ from tqdm.auto import tqdm
 from .._atomic import atomic_torch_save
 from ..attacks import create_attack
 from ..hashing.base import HashingObjective
-from ..hashing.trainer import _batches, _num_batches, fill_buffer
+from ..data.batching import count_batches, iterate_batches
+from ..hashing.trainer import fill_buffer
 from ..models.hash_model import HashModel, encode_dataset, sign_codes
 
 RESUME_FORMAT = "hashguard-defense-resume-v1"
@@ -225,14 +226,14 @@ class Defense:
             self.inner_attack, model, targeted=self.inner_targeted, eps=cfg.eps, step=cfg.step, steps=cfg.steps,
             random_start=cfg.random_start, alpha="none", seed=cfg.seed,
         )
-        steps_per_epoch = _num_batches(len(train), cfg.batch_size)
+        steps_per_epoch = count_batches(len(train), cfg.batch_size)
         bar = tqdm(total=(cfg.epochs - start_epoch + 1) * steps_per_epoch, desc=f"defending ({self.name})", disable=not progress)
         try:
             for epoch in range(start_epoch, cfg.epochs + 1):
                 begin, total, count = time.perf_counter(), 0.0, 0
                 epoch_lr = optimizer.param_groups[0]["lr"]
                 order = torch.randperm(len(train), generator=generator)
-                for step, (images, labels, idx) in enumerate(_batches(train, order, cfg.batch_size)):
+                for step, (images, labels, idx) in enumerate(iterate_batches(train, order, cfg.batch_size)):
                     images, labels, idx = images.to(device), labels.to(device).float(), idx.to(device)
                     self._targets = None
                     ref = self.reference(labels, idx)

@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, Optional
 import torch
 
 from .. import __version__
+from ..data.batching import load_images
 from ..hashing import create_hashing, list_hashing
 from ..models import load_checkpoint, save_checkpoint
 from ..retrieval import mean_average_precision
@@ -40,7 +41,7 @@ def validation_probe(splits, *, n: int = 200, steps: int = 10, topk: Optional[in
 
     val = splits.validation if splits.validation is not None else splits.train
     idx = torch.arange(min(n, len(val)))
-    x = val.batch(idx) if hasattr(val, "batch") else torch.stack([val[int(i)][0] for i in idx])
+    x = load_images(val, idx)
     y = torch.as_tensor(val.labels).float()[idx]
 
     def evaluate(model) -> Dict[str, float]:

@@ -22,16 +22,17 @@ reliable (measured on ``mnist-mosaic``: DPSH stays at chance mAP 0.40 without th
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
 import torch
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from ..data.base import ImageDataset, TensorImageDataset
+from ..data.base import ImageDataset
+from ..data.batching import count_batches as _num_batches
+from ..data.batching import iterate_batches as _batches
+from ..data.batching import load_images as _images
 from ..models.hash_model import HashModel
 from .base import HashingObjective
 
@@ -74,37 +75,6 @@ class TrainHistory:
     @property
     def losses(self) -> List[float]:
         return [e["loss"] for e in self.epochs]
-
-
-def _images(dataset: ImageDataset, idx: torch.Tensor) -> torch.Tensor:
-    """The images at ``idx`` as one float batch (sliced directly when the data is in memory)."""
-    if isinstance(dataset, TensorImageDataset):
-        return dataset.batch(idx)
-    return torch.stack([dataset.load_image(int(i)) for i in idx])
-
-
-def _batches(dataset: ImageDataset, order: torch.Tensor, batch_size: int, num_workers: int = 0):
-    """Batches ``(images, labels, indices)`` of ``dataset`` in the given ``order``.
-
-    A trailing batch of one item joins the batch before it (batch norm and pairwise terms need at
-    least two). In-memory datasets are sliced directly; datasets read from disk go through a
-    DataLoader with ``num_workers`` decoding processes, in the same order.
-    """
-    chunks = list(order.split(batch_size))
-    if len(chunks) > 1 and chunks[-1].numel() == 1:
-        chunks[-2:] = [torch.cat(chunks[-2:])]
-    if isinstance(dataset, TensorImageDataset) or num_workers == 0:
-        for idx in chunks:
-            yield _images(dataset, idx), dataset.labels[idx], idx
-        return
-    loader = DataLoader(dataset, batch_sampler=[c.tolist() for c in chunks], num_workers=num_workers)
-    yield from loader
-
-
-def _num_batches(n: int, batch_size: int) -> int:
-    """How many batches ``_batches`` yields for ``n`` items."""
-    count = math.ceil(n / batch_size)
-    return count - 1 if count > 1 and n % batch_size == 1 else count
 
 
 @torch.no_grad()
