@@ -65,7 +65,7 @@ def parse_eps(value: Any) -> float:
 class AttackResult:
     """What every attack returns.
 
-    Attributes:
+    Attributes (tensors on the attacked model's device):
         x_adv: adversarial images, inside the eps-ball of the input and [0, 1].
         codes_adv: ±1 codes of ``x_adv``, re-encoded in eval mode after the attack.
         target_codes: the target code of each query (targeted attacks), else None.
@@ -243,6 +243,9 @@ class Attack:
                     f"codes= needs a code-guided attack and one ±1 code of {getattr(self.model, 'bits', '?')} bits per "
                     f"image, got {tuple(codes.shape)} for {self.name}"
                 )
+            if codes.numel() and not bool(((codes == 1) | (codes == -1)).all()):
+                raise ValueError("codes= must be ±1 sign codes (e.g. sign_codes(model(x)) or mainstay_codes(...)), "
+                                 "not tanh outputs or 0/1 bits")
         if self.needs_knowledge and knowledge is None and codes is None:
             raise ValueError(
                 f"{self.name} needs the attacker's reference set: pass knowledge=Knowledge.from_model(model, splits.train)"

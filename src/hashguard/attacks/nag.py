@@ -26,8 +26,8 @@ from __future__ import annotations
 import torch
 
 from .._random import per_sample_rand, sample_generators
-from ..codes import anchor_codes
 from .base import CodeAttack
+from .p2p import checked_anchor_codes
 from .registry import register_attack
 
 
@@ -46,11 +46,11 @@ class NoiseAugmentedAttack(CodeAttack):
         self.noise_weight = float(noise_weight)
 
     def target_codes(self, target_labels, knowledge, ids):
-        return anchor_codes(target_labels, knowledge.codes, knowledge.labels, n_anchors=1, seed=self.seed, ids=ids)
+        return checked_anchor_codes(target_labels, knowledge, n_anchors=1, seed=self.seed, ids=ids)
 
     def prepare(self, x, labels, target_labels, knowledge, ids):
         ctx = super().prepare(x, labels, target_labels, knowledge, ids)
-        ctx["ids"] = torch.as_tensor(ids, dtype=torch.long)
+        ctx["ids"] = torch.as_tensor(ids, dtype=torch.long, device=x.device)  # subset by device masks
         return ctx
 
     def objective(self, x_adv, alpha, ctx):

@@ -53,7 +53,9 @@ def anchor_codes(
     check_reference(labels, ref_codes, ref_labels)
     b, n = labels.shape[0], ref_codes.shape[0]
     k = min(int(n_anchors), n)
-    exact = (labels.unsqueeze(1) == ref_labels.unsqueeze(0)).all(-1) if n else torch.zeros(b, 0, dtype=torch.bool, device=device)
+    # exact label match through row ids of the distinct label rows: (B, N), never (B, N, C)
+    _, row_id = torch.unique(torch.cat([labels, ref_labels]), dim=0, return_inverse=True)
+    exact = row_id[:b].unsqueeze(1) == row_id[b:].unsqueeze(0)
     fallback = ~exact.any(1, keepdim=True)
     candidates = exact | (fallback & (shares(labels, ref_labels) > 0))
     keys = per_sample_rand(sample_generators(seed, default_ids(b, ids)), (n,), device=device)
