@@ -21,8 +21,6 @@ from hashguard.attacks import (
 from hashguard.attacks.pga import pharos_margin_loss
 from hashguard.attacks.mainstay import saat_margin_loss
 from hashguard.attacks.registry import ATTACKS
-from hashguard.data import create_dataset
-from hashguard.hashing import TrainConfig, create_hashing, train_hash_model
 from hashguard.models import create_hash_model
 from hashguard.retrieval import per_query_scores
 
@@ -33,13 +31,8 @@ N = 16  # queries
 
 
 @pytest.fixture(scope="module")
-def victim():
-    splits = create_dataset("synthetic", seed=0)
-    torch.manual_seed(0)
-    model = create_hash_model("cnn", BITS, backbone_kwargs={"width": 8})
-    objective = create_hashing("dpsh", bits=BITS, train_labels=splits.train.labels)
-    train_hash_model(model, objective, splits.train, TrainConfig(epochs=6, warmup_epochs=2, seed=0), progress=False)
-    model.eval()
+def victim(tiny_victim):
+    splits, model = tiny_victim
     x = splits.query.batch(slice(0, N))
     y = torch.as_tensor(splits.query.labels).float()[:N]
     db_labels = torch.as_tensor(splits.database.labels).float()
@@ -429,7 +422,7 @@ def test_sdha_code_loss_matches_the_per_pair_equations(victim, targeted):
     attack = create_attack("sdha", victim["model"], targeted=targeted)
     assert (attack.sigma, attack.z) == ((10.0, -0.3) if targeted else (5.0, 0.5))
     g = torch.Generator().manual_seed(3)
-    b, n, k, c = 4, 7, 6, 3
+    b, n, k = 4, 7, 6
     h = torch.rand(b, k, generator=g) * 1.8 - 0.9
     ref = torch.where(torch.rand(n, k, generator=g) < 0.5, -1.0, 1.0)
     ref[0] = torch.where(h[0] >= 0, 1.0, -1.0)  # a reference at Hamming distance 0 (counted as 0.5)

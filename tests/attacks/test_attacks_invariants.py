@@ -13,9 +13,6 @@ import torch
 
 from hashguard.attacks import Knowledge, create_attack, draw_target_labels, list_attacks
 from hashguard.attacks.registry import ATTACKS
-from hashguard.data import create_dataset
-from hashguard.hashing import TrainConfig, create_hashing, train_hash_model
-from hashguard.models import create_hash_model
 from hashguard.retrieval import mean_average_precision
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -54,14 +51,9 @@ def params_for(name: str, **overrides):
 
 
 @pytest.fixture(scope="module")
-def victim():
+def victim(tiny_victim):
     """The tiny trained victim, its reference set, database and fixed queries / targets."""
-    splits = create_dataset("synthetic", seed=0)
-    torch.manual_seed(0)
-    model = create_hash_model("cnn", BITS, backbone_kwargs={"width": 8})
-    objective = create_hashing("dpsh", bits=BITS, train_labels=splits.train.labels)
-    train_hash_model(model, objective, splits.train, TrainConfig(epochs=6, warmup_epochs=2, seed=0), progress=False)
-    model.eval()
+    splits, model = tiny_victim
     x = splits.query.batch(slice(None))
     y = torch.as_tensor(splits.query.labels).float()
     db_labels = torch.as_tensor(splits.database.labels).float()

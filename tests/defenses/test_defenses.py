@@ -18,7 +18,6 @@ import torch
 from torch import nn
 
 from hashguard.attacks import Knowledge, create_attack
-from hashguard.data import create_dataset
 from hashguard.defenses import (
     DefenseConfig,
     create_defense,
@@ -27,8 +26,7 @@ from hashguard.defenses import (
     objective_from_config,
 )
 from hashguard.defenses.base import RESUME_FORMAT
-from hashguard.hashing import TrainConfig, create_hashing, list_hashing, train_hash_model
-from hashguard.models import create_hash_model
+from hashguard.hashing import create_hashing, list_hashing
 from hashguard.retrieval import mean_average_precision
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -54,13 +52,8 @@ def cheap_params(name: str, **overrides):
 
 
 @pytest.fixture(scope="module")
-def world():
-    splits = create_dataset("synthetic", seed=0)
-    torch.manual_seed(0)
-    model = create_hash_model("cnn", BITS, backbone_kwargs={"width": 8})
-    objective = create_hashing("dpsh", bits=BITS, train_labels=splits.train.labels)
-    train_hash_model(model, objective, splits.train, TrainConfig(epochs=6, warmup_epochs=2, seed=0), progress=False)
-    model.eval()
+def world(tiny_victim):
+    splits, model = tiny_victim
     world = {
         "splits": splits,
         "model": model,
