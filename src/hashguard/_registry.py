@@ -31,6 +31,15 @@ class Registry:
 
         return decorator
 
+    def register_class(self, name: str) -> Callable[[F], F]:
+        """Like :meth:`register`, for classes: also sets ``cls.name = name`` (attacks, defenses)."""
+
+        def decorator(cls: F) -> F:
+            cls.name = name  # type: ignore[attr-defined]
+            return self.register(name)(cls)
+
+        return decorator
+
     def names(self) -> List[str]:
         return sorted(self._entries)
 

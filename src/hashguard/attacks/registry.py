@@ -12,12 +12,7 @@ ATTACKS = Registry("attack")
 
 def register_attack(name: str):
     """Class decorator registering an :class:`~hashguard.attacks.base.Attack` under ``name``."""
-
-    def decorator(cls):
-        cls.name = name
-        return ATTACKS.register(name)(cls)
-
-    return decorator
+    return ATTACKS.register_class(name)
 
 
 def list_attacks(targeted: bool | None = None) -> List[str]:

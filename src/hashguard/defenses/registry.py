@@ -11,12 +11,7 @@ DEFENSES = Registry("defense")
 
 def register_defense(name: str):
     """Class decorator registering a :class:`~hashguard.defenses.base.Defense` under ``name``."""
-
-    def decorator(cls):
-        cls.name = name
-        return DEFENSES.register(name)(cls)
-
-    return decorator
+    return DEFENSES.register_class(name)
 
 
 def list_defenses() -> List[str]:
