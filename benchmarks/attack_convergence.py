@@ -14,13 +14,13 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from hashguard._atomic import atomic_write_json
 from hashguard.attacks import Database, Knowledge, create_attack
 from hashguard.attacks.protocol import select_queries
 from hashguard.attacks.targets import draw_target_labels
+from hashguard.bench.figures import map_vs_iterations
 from hashguard.cli import _load_splits
 from hashguard.models import encode_dataset, load_checkpoint
 from hashguard.retrieval import mean_average_precision, per_query_scores
@@ -87,21 +87,12 @@ def main(argv=None) -> int:
         print(key, record[key], flush=True)
     atomic_write_json(out / "convergence.json", record)
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for label, values in record["curves"].items():
-        line, = ax.plot(args.steps, np.asarray(values) * 100, marker="o", label=label)
-        ax.axhline(record["theory"][label] * 100, color=line.get_color(), ls=":", lw=1)
-    ax.set_xscale("log")
-    ax.set_xlabel("PGD iterations T")
-    ax.set_ylabel(f"mAP@{topk} (%)  (DHTA: t-MAP)")
-    ax.set_title(f"{Path(args.model).stem}: attack strength vs iterations (dotted: theory)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    fig = map_vs_iterations(
+        {label: (args.steps, values) for label, values in record["curves"].items()},
+        record["theory"],
+        f"{Path(args.model).stem}: attack strength vs iterations (dotted: theory)",
+        ylabel=f"mAP@{topk} (%)  (DHTA: t-MAP)",
+    )
     fig.savefig(out / "convergence.png", dpi=120)
     return 0
 
