@@ -68,3 +68,26 @@ def tiny_victim():
     finally:
         torch.set_num_threads(threads)
     return splits, model.eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_attack_setting(tiny_victim):
+    """The tiny victim with what an attack needs: its reference set (training split), database
+    codes and labels, every query with its labels and one target label per query (seed 0)."""
+    import torch
+
+    from hashguard.attacks import Knowledge, draw_target_labels
+
+    splits, model = tiny_victim
+    y = torch.as_tensor(splits.query.labels).float()
+    db_labels = torch.as_tensor(splits.database.labels).float()
+    return {
+        "splits": splits,
+        "model": model,
+        "knowledge": Knowledge.from_model(model, splits.train),
+        "db_codes": model.encode(splits.database.batch(slice(None))),
+        "db_labels": db_labels,
+        "x": splits.query.batch(slice(None)),
+        "y": y,
+        "targets": draw_target_labels(y, db_labels, seed=0),
+    }

@@ -10,9 +10,7 @@ import torch
 
 from hashguard.attacks import (
     Database,
-    Knowledge,
     create_attack,
-    draw_target_labels,
     linear_code_loss,
     list_attacks,
     parse_eps,
@@ -31,21 +29,9 @@ N = 16  # queries
 
 
 @pytest.fixture(scope="module")
-def victim(tiny_victim):
-    splits, model = tiny_victim
-    x = splits.query.batch(slice(0, N))
-    y = torch.as_tensor(splits.query.labels).float()[:N]
-    db_labels = torch.as_tensor(splits.database.labels).float()
-    return {
-        "splits": splits,
-        "model": model,
-        "knowledge": Knowledge.from_model(model, splits.train),
-        "db_codes": model.encode(splits.database.batch(slice(None))),
-        "db_labels": db_labels,
-        "x": x,
-        "y": y,
-        "targets": draw_target_labels(y, db_labels, seed=0),
-    }
+def victim(tiny_attack_setting):
+    first = {k: tiny_attack_setting[k][:N] for k in ("x", "y", "targets")}  # the first N queries
+    return {**tiny_attack_setting, **first}
 
 
 # ---------------------------------------------------------------------------- schedule and eps

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hashguard.attacks import Knowledge, create_attack, draw_target_labels, list_attacks
+from hashguard.attacks import create_attack, list_attacks
 from hashguard.attacks.registry import ATTACKS
 from hashguard.retrieval import mean_average_precision
 
@@ -51,22 +51,9 @@ def params_for(name: str, **overrides):
 
 
 @pytest.fixture(scope="module")
-def victim(tiny_victim):
+def victim(tiny_attack_setting):
     """The tiny trained victim, its reference set, database and fixed queries / targets."""
-    splits, model = tiny_victim
-    x = splits.query.batch(slice(None))
-    y = torch.as_tensor(splits.query.labels).float()
-    db_labels = torch.as_tensor(splits.database.labels).float()
-    return {
-        "splits": splits,
-        "model": model,
-        "knowledge": Knowledge.from_model(model, splits.train),
-        "db_codes": model.encode(splits.database.batch(slice(None))),
-        "db_labels": db_labels,
-        "x": x,
-        "y": y,
-        "targets": draw_target_labels(y, db_labels, seed=0),
-    }
+    return dict(tiny_attack_setting)
 
 
 def build(victim, name, targeted, **overrides):

@@ -56,6 +56,8 @@ from torch import nn
 
 from .._atomic import atomic_torch_save
 from ..models.hash_model import sign_codes
+from .similarity import shares
+from .weighted import check_reference
 
 FORMAT = "hashguard-prototype"
 LOSSES = ("circle", "dpsh")
@@ -136,28 +138,17 @@ class PrototypeNet(nn.Module):
 
 
 def _check_loss_inputs(h: torch.Tensor, target_labels: torch.Tensor, ref_codes: torch.Tensor, ref_labels: torch.Tensor) -> None:
-    if h.dim() != 2 or ref_codes.dim() != 2 or target_labels.dim() != 2 or ref_labels.dim() != 2:
+    check_reference(target_labels, ref_codes, ref_labels)  # label widths, row counts, ±1 codes
+    if h.dim() != 2 or h.shape[0] != target_labels.shape[0] or h.shape[1] != ref_codes.shape[1]:
         raise ValueError(
-            "h, target_labels, ref_codes and ref_labels must all be 2-D, got shapes "
-            f"{tuple(h.shape)}, {tuple(target_labels.shape)}, {tuple(ref_codes.shape)}, {tuple(ref_labels.shape)}"
-        )
-    if h.shape[1] != ref_codes.shape[1]:
-        raise ValueError(f"h has {h.shape[1]} bits but the reference codes have {ref_codes.shape[1]}")
-    if h.shape[0] != target_labels.shape[0]:
-        raise ValueError(f"h has {h.shape[0]} rows but target_labels has {target_labels.shape[0]}")
-    if ref_codes.shape[0] != ref_labels.shape[0]:
-        raise ValueError(
-            f"reference set has {ref_codes.shape[0]} codes but {ref_labels.shape[0]} label rows; pass matching rows"
-        )
-    if target_labels.shape[1] != ref_labels.shape[1]:
-        raise ValueError(
-            f"target labels have {target_labels.shape[1]} columns but the reference labels have {ref_labels.shape[1]}"
+            f"h must be (B, K) = ({target_labels.shape[0]}, {ref_codes.shape[1]}): one continuous code per target "
+            f"label, with as many bits as the reference codes; got {tuple(h.shape)}"
         )
 
 
 def _positives(target_labels: torch.Tensor, ref_labels: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """Boolean ``(B, N)``: the label rows share at least one label."""
-    return (target_labels.to(dtype) @ ref_labels.to(target_labels.device, dtype).t()) > 0
+    return shares(target_labels.to(dtype), ref_labels.to(target_labels.device, dtype)) > 0
 
 
 def _masked_logsumexp(logits: torch.Tensor, mask: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
