@@ -61,7 +61,12 @@ class HashModel(nn.Module):
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """The backbone's features of the normalised images (N, D), below the hash layer."""
         check_images(x, channels=self.mean.shape[1], check_values=self.check_inputs)
-        return self.features((x - self.mean) / self.std)
+        x = (x - self.mean) / self.std
+        if x.device.type == "cpu":
+            # oneDNN's NHWC convolutions: about 1.4-1.7x faster forward + backward on CPU (measured
+            # on the cnn backbone, 2 cores); same values, only the memory layout differs
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.features(x)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """The hash layer's pre-activation output (N, K)."""
