@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -35,18 +34,12 @@ def _device(name: str) -> str:
 
 
 def _load_splits(dataset: str, seed: int, data_dir: Optional[str]):
-    from .data import create_dataset
-    from .data.benchmarks import BENCHMARKS
+    from .data import load_splits
 
-    kwargs: Dict[str, Any] = {"seed": seed}
-    if dataset in BENCHMARKS:
-        if not data_dir:
-            raise SystemExit(
-                f"error: dataset {dataset!r} is read from disk; pass --data-dir DIR with its list files "
-                "(database.txt/train.txt/test.txt or *_img.txt + *_label.txt)"
-            )
-        kwargs["root"] = data_dir
-    return create_dataset(dataset, **kwargs)
+    try:
+        return load_splits(dataset, seed, data_dir)
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
 
 
 def _topk(arg: Optional[int], splits) -> Optional[int]:
@@ -68,19 +61,12 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    import torch
-
-    from .hashing import TrainConfig, create_hashing, train_hash_model
-    from .hashing.evaluation import retrieval_map, validation_map
-    from .models import create_hash_model, save_checkpoint
+    from .hashing import TrainConfig, train_checkpoint
 
     device = _device(args.device)
     splits = _load_splits(args.dataset, args.seed, args.data_dir)
     topk = _topk(args.topk, splits)
     print(splits.summary())
-    torch.manual_seed(args.seed)
-    model = create_hash_model(args.backbone, args.bits, pretrained=args.pretrained).to(device)
-    objective = create_hashing(args.hash, bits=args.bits, train_labels=splits.train.labels)
     warmup = args.warmup_epochs if args.warmup_epochs is not None else (0 if args.pretrained else 2)
     config = TrainConfig(
         epochs=args.epochs,
@@ -91,38 +77,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         warmup_epochs=warmup,
         num_workers=args.workers,
     )
-    start = time.perf_counter()
-    history = train_hash_model(
-        model,
-        objective,
-        splits.train,
-        config,
-        evaluate=(lambda m: validation_map(m, splits, topk)) if splits.validation is not None else None,
-        evaluate_every=1,
-        progress=not args.quiet,
-        log=None if args.quiet else (lambda line: print(line, file=sys.stderr)),
+    record = train_checkpoint(
+        splits, args.out, backbone=args.backbone, hash_method=args.hash, bits=args.bits, seed=args.seed,
+        pretrained=args.pretrained, config=config, topk=topk, data_dir=args.data_dir, device=device,
+        progress=not args.quiet, log=None if args.quiet else (lambda line: print(line, file=sys.stderr)),
     )
-    seconds = time.perf_counter() - start
-    clean_map = retrieval_map(
-        model, splits.query, splits.database, topk=topk, num_workers=args.workers, progress=not args.quiet
-    )
-    config_record = {
-        "dataset": args.dataset,
-        "data_dir": str(Path(args.data_dir).resolve()) if args.data_dir else None,
-        "backbone": args.backbone,
-        "pretrained": bool(args.pretrained),
-        "hash_method": args.hash,
-        "hash_params": objective.hparams(),
-        "bits": args.bits,
-        "seed": args.seed,
-        "version": __version__,
-        "training": {**vars(config), "seconds": seconds, "history": history.epochs},
-        "clean_map": clean_map,
-        "topk": topk,
-    }
-    save_checkpoint(args.out, model, config_record)
-    print(f"clean mAP@{topk or 'all'} = {clean_map:.4f}  ({args.hash}, {args.backbone}, {args.bits} bits, "
-          f"trained in {seconds:.0f} s) -> {args.out}")
+    print(f"clean mAP@{topk or 'all'} = {record['clean_map']:.4f}  ({args.hash}, {args.backbone}, {args.bits} bits, "
+          f"trained in {record['training']['seconds']:.0f} s) -> {args.out}")
     return 0
 
 

@@ -17,6 +17,7 @@ import torch
 
 from .. import __version__
 from ..data.batching import load_images
+from ..data.loading import load_splits
 from ..hashing import create_hashing, list_hashing
 from ..models import load_checkpoint, save_checkpoint
 from ..retrieval import mean_average_precision
@@ -70,11 +71,9 @@ def defend_checkpoint(
 ) -> Dict[str, Any]:
     """Load ``model_path``, run defense ``method`` (``params``: epochs, seed, lr, ...) and save
     the defended checkpoint to ``out``; returns its config."""
-    from ..cli import _load_splits
-
     model, config = load_checkpoint(model_path, map_location=device)
     if splits is None:
-        splits = _load_splits(config["dataset"], int(config.get("seed", 0)), config.get("data_dir"))
+        splits = load_splits(config["dataset"], int(config.get("seed", 0)), config.get("data_dir"))
     objective = objective_from_config(config, torch.as_tensor(splits.train.labels).float())
     defense = create_defense(method, model, objective, **dict(params or {}))
     out = Path(out)

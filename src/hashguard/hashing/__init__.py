@@ -3,6 +3,7 @@
 from .base import HashingObjective, create_hashing, list_hashing, register_hashing, similarity
 from . import csq, dch, dph, dpsh, hashnet  # noqa: F401  (register the objectives)
 from .trainer import TrainConfig, TrainHistory, calibrate_hash_layer, train_hash_model
+from .train_checkpoint import train_checkpoint
 
 __all__ = [
     "HashingObjective",
@@ -13,5 +14,6 @@ __all__ = [
     "list_hashing",
     "register_hashing",
     "similarity",
+    "train_checkpoint",
     "train_hash_model",
 ]
