@@ -5,6 +5,8 @@
     hashguard evaluate --model model.pt [--topk K] [--json FILE]
     hashguard attack --model model.pt --method pga [--targeted] [--queries N] --json FILE
     hashguard defend --model model.pt --method saat [--epochs N] [--seed S] --out defended.pt
+    hashguard bench --preset quick --out runs/quick          (or --grid my-grid.toml)
+    hashguard report runs/quick
 """
 
 from __future__ import annotations
@@ -222,6 +224,41 @@ def cmd_defend(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import get_preset, load_spec_file, run_bench
+
+    if (args.preset is None) == (args.grid is None):
+        raise SystemExit("error: give exactly one of --preset NAME (quick, paper) or --grid FILE.toml")
+    try:
+        spec = get_preset(args.preset) if args.preset else load_spec_file(args.grid)
+        if args.queries is not None:
+            spec.queries = args.queries
+        if args.seed is not None:
+            spec.seed = args.seed
+        result = run_bench(
+            spec, args.out, data_dir=args.data_dir, device=_device(args.device), progress=not args.quiet,
+            log=None if args.quiet else (lambda line: print(line, file=sys.stderr)), report=not args.no_report,
+        )
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
+    n = len(result["records"])
+    print(f"{spec.name}: {n} runs recorded in {args.out}/records ({result['seconds'] / 60:.1f} min this time)")
+    if result["report"]:
+        print(f"report: {result['report']['html']} (and {result['report']['md']})")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .bench import write_report
+
+    try:
+        written = write_report(args.dir)
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
+    print(f"report: {written['html']} (and {written['md']})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .data import list_datasets
     from .hashing import list_hashing
@@ -309,6 +346,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
     p.add_argument("--quiet", action="store_true", help="no progress bars or epoch log")
     p.set_defaults(func=cmd_defend)
+
+    from .bench import list_presets
+
+    p = sub.add_parser("bench", help="run a benchmark grid (train, attack, defend, re-attack) and write the report")
+    p.add_argument("--preset", default=None, metavar="NAME", help="named grid: " + ", ".join(list_presets()))
+    p.add_argument("--grid", default=None, metavar="FILE", help="a grid file (.toml, .yaml or .json; see the README)")
+    p.add_argument("--out", required=True, help="results directory: records, checkpoints, report (re-run to resume)")
+    p.add_argument("--data-dir", default=None, help="folder of the datasets read from disk (one sub-folder per dataset)")
+    p.add_argument("--queries", type=int, default=None, help="override the grid's number of queries (0 = all)")
+    p.add_argument("--seed", type=int, default=None, help="override the grid's seed")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
+    p.add_argument("--no-report", action="store_true", help="only run the grid (write the report later with `hashguard report`)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or logs")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("report", help="write report.md and report.html of a results directory")
+    p.add_argument("dir", help="results directory written by `hashguard bench`")
+    p.set_defaults(func=cmd_report)
     return parser
 
 

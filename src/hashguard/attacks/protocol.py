@@ -30,7 +30,7 @@ from .. import __version__
 from .._atomic import atomic_write_json
 from ..data.batching import load_images
 from ..models.hash_model import HashModel, encode_dataset
-from ..retrieval import mean_average_precision, per_query_scores, perceptibility
+from ..retrieval import mean_average_precision, per_query_scores, perceptibility, pr_curve, precision_at_n
 from .base import AttackResult
 from .knowledge import Database, Knowledge
 from .registry import create_attack
@@ -42,6 +42,7 @@ SUCCESS_DEFINITION = {
     "targeted": f"P@{SUCCESS_N} with the target label >= 0.5",
 }
 PROTOCOL_FORMAT = "hashguard-attack-protocol-v1"
+CURVE_NS = (1, 10, 50, 100, 250, 500, 1000)  # the P@N points of the curves in a record
 
 
 def select_queries(n_total: int, n: Optional[int], seed: int) -> np.ndarray:
@@ -95,6 +96,22 @@ def _map(codes, db: Database, labels) -> float:
     return mean_average_precision(codes, db.codes, labels, db.labels, topk=db.topk)
 
 
+def _rounded(values) -> list:
+    return [round(float(v), 6) for v in np.asarray(values).ravel()]
+
+
+def retrieval_curves(codes, database: Database, labels) -> Dict[str, Any]:
+    """The PR curve by Hamming radius and the P@N curve of ``codes`` (``labels``: the query labels,
+    or the target labels for t-curves), as plain lists for a JSON record."""
+    precision, recall = pr_curve(codes, database.codes, labels, database.labels, by="radius")
+    ns = [n for n in CURVE_NS if n <= len(database.codes)] or [len(database.codes)]
+    p_at_n = precision_at_n(codes, database.codes, labels, database.labels, n=ns)
+    return {
+        "pr": {"precision": _rounded(precision), "recall": _rounded(recall)},
+        "p_at_n": {"n": ns, "precision": _rounded(p_at_n)},
+    }
+
+
 def evaluate_attack(
     result: AttackResult,
     x: torch.Tensor,
@@ -104,9 +121,15 @@ def evaluate_attack(
     *,
     target_labels: Optional[torch.Tensor] = None,
     theory: bool = True,
+    curves: bool = True,
 ) -> Dict[str, Any]:
     """The metrics of one attack run (see the module docstring); ``theory=False`` for transfer
-    runs, where the surrogate's reference codes live in another model's code space."""
+    runs, where the surrogate's reference codes live in another model's code space.
+
+    Besides the scalar metrics the record holds ``per_query`` (each query's AP, or t-AP when
+    targeted, and success, in query order) and, with ``curves``, the PR-by-radius and P@N curves
+    of the clean and the adversarial codes (``retrieval_curves``; target labels when targeted).
+    """
     targeted = target_labels is not None
     n = int(x.shape[0])
     codes_adv = result.codes_adv.cpu()
@@ -125,10 +148,15 @@ def evaluate_attack(
     if theory and ideal is not None:
         out["theory_map"] = _map(ideal.cpu(), database, labels)
     success_labels = target_labels if targeted else labels
-    _, p_adv = per_query_scores(codes_adv, database.codes, success_labels, database.labels, topk=database.topk, n=SUCCESS_N)
+    ap_adv, p_adv = per_query_scores(codes_adv, database.codes, success_labels, database.labels, topk=database.topk, n=SUCCESS_N)
     ok = p_adv >= 0.5 if targeted else p_adv < 0.5
     out["success_rate"] = float(ok.mean()) if n else 0.0
     out["success_definition"] = SUCCESS_DEFINITION["targeted" if targeted else "untargeted"]
+    # per query, in query order: AP (t-AP when targeted) and success, for worst-case (robust) mAP
+    out["per_query"] = {"ap": _rounded(ap_adv), "success": [bool(v) for v in ok]}
+    if curves and n:
+        out["curves"] = {"clean": retrieval_curves(clean_codes, database, success_labels),
+                         "adversarial": retrieval_curves(codes_adv, database, success_labels)}
     if targeted:
         out["clean_t_map"] = _map(clean_codes, database, target_labels)
         out["t_map"] = _map(codes_adv, database, target_labels)
@@ -156,7 +184,8 @@ def run_attack(
     batch_size: int = 128,
     progress: bool = False,
     cache: Optional[Dict[str, Any]] = None,
-) -> Dict[str, Any]:
+    return_details: bool = False,
+):
     """Run ``method`` on ``model`` (the victim) under the protocol; return the metrics record.
 
     Args:
@@ -170,6 +199,9 @@ def run_attack(
         protocol_file: where the queries and targets are kept (drawn and saved if absent).
         cache: a dict reused across calls on the same models to keep database and reference
             codes (keys ``"database"``, ``"knowledge"``).
+        return_details: also return a dict with what the record summarises (``x``, ``labels``,
+            ``target_labels``, ``query_indices``, ``clean_codes``, ``database`` and the
+            ``AttackResult``), e.g. to draw retrieval examples: ``record, details = run_attack(...)``.
     """
     cache = {} if cache is None else cache
     attacker = surrogate if surrogate is not None else model
@@ -209,7 +241,7 @@ def run_attack(
     if fit_seconds > 0.01 and "fit_seconds" not in metrics:
         metrics["fit_seconds"] = fit_seconds
         metrics["seconds_per_query_with_training"] = (result.seconds + fit_seconds) / max(len(idx), 1)
-    return {
+    record = {
         "method": method,
         "targeted": bool(targeted),
         "eps": attack.eps,
@@ -219,5 +251,11 @@ def run_attack(
         "params": {k: v for k, v in params.items() if k not in ("seed", "batch_size")},
         "transfer": surrogate is not None,
         **metrics,
+        "query_indices": [int(i) for i in idx],
         "version": __version__,
     }
+    if not return_details:
+        return record
+    details = {"x": x, "labels": labels, "target_labels": target_labels, "query_indices": idx,
+               "clean_codes": clean_codes, "database": database, "result": result}
+    return record, details

@@ -1,22 +1,42 @@
-"""Bench layer: a results store of JSON records and a resumable grid runner.
+"""Bench layer: the benchmark grid, its resumable runner, the results store and the report.
 
-    RecordStore   one JSON record per run in ``<directory>/records/``, keyed by its config; refuses a
-                  directory made with another format, hashguard version or protocol
-    expand_grid   the cartesian product of a spec's list-valued fields
-    run_grid      run the configs a store lacks, writing each record atomically as soon as it is done
+    BenchSpec, load_spec_file  a grid (datasets x backbones x objectives x bits, attacks, defenses,
+                               convergence and transfer runs) from code, a preset or a TOML/YAML file
+    get_preset, list_presets   the ``quick`` and ``paper`` grids
+    run_bench                  run every missing run of a grid into a results directory, then report
+    write_report               report.md + self-contained report.html from a results directory
+    worst_case                 robust (worst-case over attacks) mAP from per-query records
+    RecordStore                one JSON record per run, refusing other versions and protocols
+    expand_grid, run_grid      the generic resumable grid loop underneath
 
 Example::
 
-    from hashguard.bench import RecordStore, expand_grid, run_grid
+    from hashguard.bench import get_preset, run_bench
 
-    store = RecordStore("results/attacks", protocol={"eps": 8 / 255, "steps": 100})
-    configs = expand_grid({"dataset": "mnist-mosaic", "bits": [16, 32], "method": ["pga", "mainstay"]})
-    records = run_grid(store, configs, lambda config: ({"map": 0.5}, {}))
+    result = run_bench(get_preset("quick"), "runs/quick")   # about 15 min on 2 CPU cores
+    print(result["report"]["html"])
 
-Kill the run at any point and call ``run_grid`` again: the finished records are kept and skipped.
+Kill the run at any point and call it again: the finished records are kept and skipped.
 """
 
 from .grid import expand_grid, run_grid
+from .presets import get_preset, list_presets
+from .report import write_report
+from .robust import worst_case
+from .runner import run_bench
+from .spec import BenchSpec, load_spec_file
 from .store import RESULTS_FORMAT, RecordStore
 
-__all__ = ["RecordStore", "RESULTS_FORMAT", "expand_grid", "run_grid"]
+__all__ = [
+    "BenchSpec",
+    "RESULTS_FORMAT",
+    "RecordStore",
+    "expand_grid",
+    "get_preset",
+    "list_presets",
+    "load_spec_file",
+    "run_bench",
+    "run_grid",
+    "worst_case",
+    "write_report",
+]

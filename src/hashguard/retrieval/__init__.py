@@ -18,6 +18,7 @@ Functions:
     perceptibility          per-image L-inf, L2 and RMSE of x_adv - x
     pack_codes, unpack_codes  ±1 codes <-> packed uint8 bits (np.packbits layout)
     hamming_distances       the full (Q, N) distance matrix
+    top_k_indices           the first k Hamming ranks of a few example queries
 
 The ranking metrics run numba kernels (an O(N) counting sort per query, parallel over queries)
 and fall back to numpy when numba is missing; choose with ``backend=`` or the environment
@@ -28,6 +29,7 @@ from .average_precision import mean_average_precision
 from .hamming import hamming_distances
 from .packing import pack_codes, unpack_codes
 from .per_query import per_query_scores
+from .top_k import top_k_indices
 from .perceptibility import perceptibility
 from .pr_curve import pr_curve
 from .precision import precision_at_n, precision_within_radius
@@ -42,4 +44,5 @@ __all__ = [
     "pack_codes",
     "unpack_codes",
     "hamming_distances",
+    "top_k_indices",
 ]

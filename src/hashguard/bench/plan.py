@@ -1,0 +1,144 @@
+"""The runs of a benchmark grid, in order, each with the config its record is stored under.
+
+:func:`plan` turns a :class:`~hashguard.bench.spec.BenchSpec` into a list of :class:`Run`:
+
+    train        one per model (dataset x backbone x objective x bits); writes a checkpoint
+    attack       every table attack on every undefended model, on ``spec.queries`` queries
+    convergence  the convergence attacks at each iteration count, on ``convergence.queries``
+    defense      every defense on every model; writes a defended checkpoint
+    reattack     the defense attacks on every defended model, and on the undefended one (the
+                 "none" row; the same record as the table run when the settings match)
+    transfer     every ordered (surrogate, victim) pair of models on one dataset, plus the
+                 white-box diagonal
+
+A record's config holds everything its result depends on (the model's own config key, so records
+of a model trained with other settings never match); configs that coincide (a convergence run
+at the table's iteration count and query number, a transfer diagonal equal to a table run) share
+one record, which the grid runs once. The report is built from the same plan, so it finds every
+record by its config.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from .spec import AttackSet, BenchSpec
+from .store import RecordStore
+
+TRAIN, ATTACK, CONVERGENCE, DEFENSE, REATTACK, TRANSFER = "train", "attack", "convergence", "defense", "reattack", "transfer"
+
+
+@dataclass
+class Run:
+    role: str
+    config: Dict[str, Any]
+    model: Dict[str, Any]  # the (undefended) model's identity: dataset, backbone, hash_method, bits
+    defense: str = "none"
+    surrogate: Optional[Dict[str, Any]] = None
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return RecordStore.key_of(self.config)
+
+
+def model_identity(dataset: str, backbone: str, objective: str, bits: int) -> Dict[str, Any]:
+    return {"dataset": dataset, "backbone": backbone, "hash_method": objective, "bits": int(bits)}
+
+
+def model_label(identity: Dict[str, Any]) -> str:
+    """``DPSH-32 (cnn, mnist-mosaic)``: how a model is named in tables and figures."""
+    return f"{identity['hash_method'].upper()}-{identity['bits']} ({identity['backbone']}, {identity['dataset']})"
+
+
+def train_config(spec: BenchSpec, identity: Dict[str, Any]) -> Dict[str, Any]:
+    return {"kind": TRAIN, **identity, "seed": spec.seed, "pretrained": bool(spec.pretrained), "train": dict(spec.train)}
+
+
+def attack_config(
+    spec: BenchSpec,
+    identity: Dict[str, Any],
+    model_key: str,
+    method: str,
+    targeted: bool,
+    *,
+    steps: Optional[int],
+    params: Dict[str, Any],
+    queries: int,
+    defense: str = "none",
+    surrogate_key: Optional[str] = None,
+) -> Dict[str, Any]:
+    return {
+        "kind": ATTACK,
+        **identity,
+        "defense": defense,
+        "method": method,
+        "targeted": bool(targeted),
+        "steps": steps,
+        "params": dict(params or {}),
+        "queries": int(queries),
+        "batch_size": int(spec.batch_size),
+        "model": model_key,
+        "surrogate": surrogate_key,
+    }
+
+
+def _attack_runs(spec, role, attacks: AttackSet, identity, model_key, *, defense="none", queries=None) -> List[Run]:
+    runs = []
+    for method, targeted in attacks.runs():
+        config = attack_config(
+            spec, identity, model_key, method, targeted, steps=attacks.steps.get(method),
+            params=attacks.params.get(method, {}), queries=spec.queries if queries is None else queries, defense=defense,
+        )
+        runs.append(Run(role, config, identity, defense=defense))
+    return runs
+
+
+def models_of(spec: BenchSpec) -> List[Dict[str, Any]]:
+    return [model_identity(*combo) for combo in itertools.product(spec.datasets, spec.backbones, spec.objectives, spec.bits)]
+
+
+def plan(spec: BenchSpec) -> List[Run]:
+    """Every run of ``spec`` in the order the runner executes them (dependencies first)."""
+    runs: List[Run] = []
+    model_keys: Dict[int, str] = {}
+    models = models_of(spec)
+    for i, identity in enumerate(models):
+        train = Run(TRAIN, train_config(spec, identity), identity)
+        model_keys[i] = train.key
+        runs.append(train)
+        runs += _attack_runs(spec, ATTACK, spec.attacks, identity, train.key)
+        conv = spec.convergence
+        for method, targeted in [(m, False) for m in conv.methods] + [(m, True) for m in conv.targeted]:
+            for steps in conv.steps:
+                config = attack_config(spec, identity, train.key, method, targeted, steps=int(steps),
+                                       params=spec.attacks.params.get(method, {}), queries=min(conv.queries, spec.queries or conv.queries))
+                runs.append(Run(CONVERGENCE, config, identity))
+        if spec.defenses.methods:  # the "none" row of the defense table, under the re-attack settings
+            runs += _attack_runs(spec, REATTACK, spec.defenses.attacks(), identity, train.key)
+        for name in spec.defenses.methods:
+            defense = Run(DEFENSE, {
+                "kind": DEFENSE, **identity, "defense": name, "epochs": spec.defenses.epochs,
+                "params": dict(spec.defenses.params.get(name, {})), "seed": spec.seed, "model": train.key,
+                "eval_queries": spec.defenses.eval_queries, "eval_steps": spec.defenses.eval_steps,
+            }, identity, defense=name)
+            runs.append(defense)
+            runs += _attack_runs(spec, REATTACK, spec.defenses.attacks(), identity, defense.key, defense=name)
+    transfer = spec.transfer
+    for (i, victim), (j, surrogate) in itertools.product(enumerate(models), repeat=2):
+        if victim["dataset"] != surrogate["dataset"]:
+            continue
+        for method, targeted in [(m, False) for m in transfer.untargeted] + [(m, True) for m in transfer.targeted]:
+            config = attack_config(
+                spec, victim, model_keys[i], method, targeted, steps=transfer.steps.get(method),
+                params=spec.attacks.params.get(method, {}), queries=spec.queries,
+                surrogate_key=None if i == j else model_keys[j],
+            )
+            runs.append(Run(TRANSFER, config, victim, surrogate=surrogate))
+    return runs
+
+
+__all__ = ["Run", "plan", "models_of", "model_identity", "model_label", "train_config", "attack_config",
+           "TRAIN", "ATTACK", "CONVERGENCE", "DEFENSE", "REATTACK", "TRANSFER"]

@@ -1,0 +1,109 @@
+"""The named benchmark grids of ``hashguard bench --preset NAME``.
+
+``quick``
+    The built-in ``mnist-mosaic`` dataset, the ``cnn`` backbone, DPSH, 32 bits, 500 queries: train
+    the model (6 epochs), run every registered attack in each mode it has, adversarially train with
+    SAAT and ATRDH (1 epoch each) and re-attack the defended models with PgA, mainstay, HAG, SDHA
+    (untargeted) and mainstay, THA, DHTA (targeted); mAP against iterations for PgA, mainstay and
+    DHTA on 100 queries. Sized to finish in at most 15 minutes on 2 CPU cores, so every iterative
+    attack runs fewer iterations than its paper default (20; 10 for the slow HAG, SDHA, P2P and
+    DHTA; the re-attacks use the same counts; ProS-GAN 1 GAN epoch, the THA / ProS-GAN prototypes
+    5 epochs).
+    The report's tables show the counts used.
+``paper``
+    The papers' grid (PgA Table 1, SAAT Tables II-IV): FLICKR-25K, NUS-WIDE and MS-COCO read from
+    ``--data-dir``; AlexNet and VGG11 from ImageNet weights; DPH, DPSH, HashNet and CSQ; 16, 32 and 64
+    bits; every attack at its paper default on all queries; SAAT, ATRDH, CgAT and PgA-AT at their
+    paper epochs with the re-attacks of SAAT Table III/IV. Days of GPU time: for users with the
+    datasets and a GPU.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, List
+
+from .spec import ALL, AttackSet, BenchSpec, ConvergenceSet, DefenseSet
+
+QUICK_STEPS = 20  # every iterative attack (paper: 100, or 1500-2000 for the slow methods)
+QUICK_SLOW_STEPS = 10  # HAG, SDHA, P2P, DHTA, and every re-attack of a defended model
+
+
+def quick() -> BenchSpec:
+    slow = {"hag", "sdha", "p2p", "dhta"}
+    fixed = {"fgsm", "prosgan"}  # one step / one generator pass: no iteration count
+    spec = BenchSpec(
+        name="quick",
+        datasets=["mnist-mosaic"],
+        backbones=["cnn"],
+        objectives=["dpsh"],
+        bits=[32],
+        seed=0,
+        queries=500,
+        train={"epochs": 6, "warmup_epochs": 2, "lr_step": 4, "batch_size": 32, "lr": 0.01},
+        attacks=AttackSet(
+            untargeted=ALL,
+            targeted=ALL,
+            params={
+                "tha": {"prototype": {"epochs": 5}},
+                "prosgan": {"prototype": {"epochs": 5}, "gan": {"epochs": 1}},
+            },
+        ),
+        defenses=DefenseSet(
+            methods=["saat", "atrdh"],
+            epochs=1,
+            untargeted=["pga", "mainstay", "hag", "sdha"],
+            targeted=["mainstay", "tha", "dhta"],
+            attack_params={"tha": {"prototype": {"epochs": 5}}},
+            eval_queries=100,
+            eval_steps=5,
+        ),
+        convergence=ConvergenceSet(methods=["pga", "mainstay"], targeted=["dhta"], steps=[2, 5, 10, 20], queries=100),
+        examples=["pga", "mainstay"],
+    )
+    spec.validate()  # expands "all"
+    spec.attacks.steps = {m: (QUICK_SLOW_STEPS if m in slow else QUICK_STEPS)
+                          for m in dict.fromkeys(spec.attacks.untargeted + spec.attacks.targeted) if m not in fixed}
+    # the re-attacks use the table's counts, so the defense table's "none" row is the table's runs
+    spec.defenses.steps = {m: spec.attacks.steps[m] for m in dict.fromkeys(spec.defenses.untargeted + spec.defenses.targeted)}
+    return spec.validate()
+
+
+def paper() -> BenchSpec:
+    spec = BenchSpec(
+        name="paper",
+        datasets=["flickr25k", "nus-wide", "ms-coco"],
+        backbones=["alexnet", "vgg11"],
+        objectives=["dph", "dpsh", "hashnet", "csq"],
+        bits=[16, 32, 64],
+        seed=0,
+        queries=0,  # every query image
+        pretrained=True,
+        train={"epochs": 100, "batch_size": 64, "lr": 0.01, "warmup_epochs": 0},
+        attacks=AttackSet(untargeted=ALL, targeted=ALL),
+        defenses=DefenseSet(
+            methods=["saat", "atrdh", "cgat", "pga-at"],
+            untargeted=["hag", "sdha", "pga", "mainstay"],
+            targeted=["p2p", "dhta", "tha", "prosgan", "mainstay"],
+        ),
+        convergence=ConvergenceSet(methods=["pga", "mainstay"], targeted=["dhta"], steps=[10, 20, 50, 100, 200, 500],
+                                   queries=500),
+        examples=["pga", "mainstay"],
+    )
+    return spec.validate()
+
+
+PRESETS: Dict[str, Callable[[], BenchSpec]] = {"quick": quick, "paper": paper}
+
+
+def list_presets() -> List[str]:
+    return list(PRESETS)
+
+
+def get_preset(name: str) -> BenchSpec:
+    """A fresh :class:`BenchSpec` of preset ``name``; ``ValueError`` listing the presets otherwise."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)} (or pass --grid FILE.toml)")
+    return PRESETS[name]()
+
+
+__all__ = ["PRESETS", "get_preset", "list_presets", "paper", "quick"]

@@ -1,0 +1,333 @@
+"""What a benchmark run covers: the grid of models, attacks and defenses, checked before any work.
+
+A :class:`BenchSpec` is built from a preset (``bench.presets``) or read from a small TOML or YAML
+file (:func:`load_spec_file`) with this shape (every key optional; the values shown are the
+defaults, except the example lists)::
+
+    name = "my-grid"
+    datasets = ["mnist-mosaic"]      # hashguard datasets; the real benchmarks need --data-dir
+    backbones = ["cnn"]
+    objectives = ["dpsh"]            # hashing objectives (dph, dpsh, hashnet, csq, dch)
+    bits = [32]
+    seed = 0                         # queries, targets, random starts, training
+    queries = 500                    # query images attacked (0 = the whole query split)
+    eps = "8/255"
+    topk = "default"                 # mAP cut-off: the dataset's paper convention, an int, or 0 = all
+    batch_size = 128                 # queries attacked together
+
+    [train]                          # TrainConfig of models trained by the run (epochs, lr, ...)
+    epochs = 6
+
+    [attacks]                        # run on every model of the grid; "all" = every registered one
+    untargeted = ["pga", "mainstay"]
+    targeted = ["mainstay", "dhta"]
+    steps = { dhta = 200 }           # iterations per method (default: the paper's)
+    params = { tha = { prototype = { epochs = 5 } } }
+
+    [defenses]                       # adversarially train each model, then re-attack it
+    methods = ["saat", "atrdh"]
+    epochs = 5                       # (default: each paper's)
+    untargeted = ["pga", "mainstay"]
+    targeted = ["mainstay"]
+    steps = { pga = 100 }
+    params = { saat = { lam = 1.0 } }
+
+    [convergence]                    # mAP against PGD iterations, on the first `queries` queries
+    methods = ["pga", "mainstay"]    # untargeted; add targeted ones under `targeted`
+    targeted = ["dhta"]
+    steps = [10, 20, 50, 100]
+    queries = 100
+
+    [transfer]                       # every ordered pair of grid models on the same dataset
+    untargeted = ["pga"]
+    targeted = ["nag", "mainstay"]
+
+Unknown keys, names that are not registered (datasets, backbones, objectives, attacks,
+defenses), an attack asked for in a mode it does not support, or a step override for a method
+that is not in the lists raise ``ValueError`` naming the problem and the valid choices.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+ALL = "all"
+
+
+def _fields(cls) -> List[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+@dataclass
+class AttackSet:
+    """Attacks run on a group of models: names per mode, iteration and parameter overrides."""
+
+    untargeted: List[str] = field(default_factory=list)
+    targeted: List[str] = field(default_factory=list)
+    steps: Dict[str, int] = field(default_factory=dict)
+    params: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+
+    def runs(self) -> List[tuple]:
+        """``(method, targeted)`` in run order: untargeted first, then targeted."""
+        return [(m, False) for m in self.untargeted] + [(m, True) for m in self.targeted]
+
+
+@dataclass
+class DefenseSet:
+    methods: List[str] = field(default_factory=list)
+    epochs: Optional[int] = None
+    params: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    untargeted: List[str] = field(default_factory=list)
+    targeted: List[str] = field(default_factory=list)
+    steps: Dict[str, int] = field(default_factory=dict)
+    attack_params: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    eval_queries: int = 200  # validation images of the per-epoch log
+    eval_steps: int = 10
+
+    def attacks(self) -> AttackSet:
+        return AttackSet(self.untargeted, self.targeted, self.steps, self.attack_params)
+
+
+@dataclass
+class ConvergenceSet:
+    methods: List[str] = field(default_factory=list)  # untargeted
+    targeted: List[str] = field(default_factory=list)
+    steps: List[int] = field(default_factory=lambda: [10, 20, 50, 100])
+    queries: int = 100
+
+
+@dataclass
+class TransferSet:
+    untargeted: List[str] = field(default_factory=list)
+    targeted: List[str] = field(default_factory=list)
+    steps: Dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class BenchSpec:
+    """A benchmark grid: datasets x backbones x objectives x bits, each model attacked, defended
+    and re-attacked, plus convergence and transfer runs. See the module docstring for the file
+    format; :meth:`validate` checks every name against the registries."""
+
+    name: str = "custom"
+    datasets: List[str] = field(default_factory=lambda: ["mnist-mosaic"])
+    backbones: List[str] = field(default_factory=lambda: ["cnn"])
+    objectives: List[str] = field(default_factory=lambda: ["dpsh"])
+    bits: List[int] = field(default_factory=lambda: [32])
+    seed: int = 0
+    queries: int = 500
+    eps: Any = "8/255"
+    topk: Any = "default"
+    batch_size: int = 128
+    pretrained: bool = False
+    train: Dict[str, Any] = field(default_factory=dict)
+    attacks: AttackSet = field(default_factory=AttackSet)
+    defenses: DefenseSet = field(default_factory=DefenseSet)
+    convergence: ConvergenceSet = field(default_factory=ConvergenceSet)
+    transfer: TransferSet = field(default_factory=TransferSet)
+    examples: List[str] = field(default_factory=lambda: ["pga", "mainstay"])  # retrieval-grid attacks
+    example_rows: int = 4
+
+    # -- building -----------------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any], *, source: str = "the grid") -> "BenchSpec":
+        """Build from the nested dict of a TOML / YAML file; unknown keys raise ``ValueError``."""
+        if not isinstance(data, dict):
+            raise ValueError(f"{source} must be a table of settings, got {type(data).__name__}")
+        data = copy.deepcopy(data)
+        sections = {"attacks": AttackSet, "defenses": DefenseSet, "convergence": ConvergenceSet, "transfer": TransferSet}
+        _check_keys(data, _fields(cls), source)
+        kwargs: Dict[str, Any] = {}
+        for key, value in data.items():
+            if key in sections:
+                if not isinstance(value, dict):
+                    raise ValueError(f"[{key}] in {source} must be a table, got {type(value).__name__}")
+                _check_keys(value, _fields(sections[key]), f"[{key}] of {source}")
+                kwargs[key] = sections[key](**value)
+            else:
+                kwargs[key] = value
+        for key in ("datasets", "backbones", "objectives", "bits"):
+            if key in kwargs and not isinstance(kwargs[key], list):
+                kwargs[key] = [kwargs[key]]
+        spec = cls(**kwargs)
+        spec.validate()
+        return spec
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    # -- checks -------------------------------------------------------------------------------
+
+    def validate(self) -> "BenchSpec":
+        """Check every setting and name; expand ``"all"``; raise ``ValueError`` on the first problem."""
+        from ..attacks import list_attacks, parse_eps
+        from ..data import list_datasets
+        from ..defenses import list_defenses
+        from ..hashing import TrainConfig, list_hashing
+        from ..models import list_backbones
+
+        _names(self.datasets, list_datasets(), "dataset", "datasets")
+        _names(self.backbones, list_backbones(), "backbone", "backbones")
+        _names(self.objectives, list_hashing(), "hashing objective", "objectives")
+        for b in self.bits:
+            if isinstance(b, bool) or not isinstance(b, int) or b < 1:
+                raise ValueError(f"bits must be positive integers, got {b!r} in bits = {self.bits}")
+        _int(self.seed, "seed", 0)
+        _int(self.queries, "queries (0 = the whole query split)", 0)
+        _int(self.batch_size, "batch_size", 1)
+        _int(self.example_rows, "example_rows", 0)
+        try:
+            self.eps = float(parse_eps(self.eps)) if isinstance(self.eps, str) else float(self.eps)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"eps must be a number or a fraction like \"8/255\", got {self.eps!r} ({err})") from None
+        if not 0 < self.eps <= 1:
+            raise ValueError(f"eps must be in (0, 1] (pixel units), got {self.eps}")
+        if self.topk != "default":
+            _int(self.topk, 'topk ("default", or an int; 0 = the whole database)', 0)
+        _check_keys(self.train, [f for f in _fields(TrainConfig) if f not in ("seed", "num_workers")], "[train]")
+        try:
+            TrainConfig(**self.train).validate()
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"[train]: {err}") from None
+
+        untargeted, targeted = list_attacks(targeted=False), list_attacks(targeted=True)
+        for section, obj in (("attacks", self.attacks), ("defenses", self.defenses), ("transfer", self.transfer)):
+            obj.untargeted = _attack_names(obj.untargeted, untargeted, f"[{section}] untargeted", "untargeted")
+            obj.targeted = _attack_names(obj.targeted, targeted, f"[{section}] targeted", "targeted")
+            _overrides(obj.steps, obj.untargeted + obj.targeted, f"[{section}] steps", positive=True)
+        _overrides(self.attacks.params, self.attacks.untargeted + self.attacks.targeted, "[attacks] params")
+        _overrides(self.defenses.attack_params, self.defenses.untargeted + self.defenses.targeted, "[defenses] attack_params")
+        _names(self.defenses.methods, list_defenses(), "defense", "[defenses] methods")
+        _overrides(self.defenses.params, self.defenses.methods, "[defenses] params")
+        if self.defenses.epochs is not None:
+            _int(self.defenses.epochs, "[defenses] epochs", 1)
+        _int(self.defenses.eval_queries, "[defenses] eval_queries", 1)
+        _int(self.defenses.eval_steps, "[defenses] eval_steps", 1)
+        if (self.defenses.untargeted or self.defenses.targeted) and not self.defenses.methods:
+            raise ValueError("[defenses] lists attacks but no methods; add methods = [\"saat\", ...] or drop the attacks")
+        c = self.convergence
+        c.methods = _attack_names(c.methods, untargeted, "[convergence] methods", "untargeted")
+        c.targeted = _attack_names(c.targeted, targeted, "[convergence] targeted", "targeted")
+        if c.methods or c.targeted:
+            if not c.steps or not isinstance(c.steps, list):
+                raise ValueError(f"[convergence] steps must be a non-empty list of iteration counts, got {c.steps!r}")
+            for s in c.steps:
+                _int(s, "[convergence] steps", 1)
+            _int(c.queries, "[convergence] queries", 1)
+        _attack_names(self.examples, sorted(set(untargeted) | set(targeted)), "examples", "")
+        if self.transfer.untargeted or self.transfer.targeted:
+            if len(self.datasets) * len(self.backbones) * len(self.objectives) * len(self.bits) < 2:
+                raise ValueError("[transfer] needs at least two models in the grid (a surrogate and a victim); "
+                                 "add an objective, backbone or bit length, or drop [transfer]")
+        return self
+
+    def check_data(self, data_dir: Optional[str]) -> None:
+        """Raise ``ValueError`` if a dataset needs ``--data-dir`` and none was given (loads nothing)."""
+        from ..data import check_dataset
+
+        for name in self.datasets:
+            check_dataset(name, data_dir)
+
+    @property
+    def n_models(self) -> int:
+        return len(self.datasets) * len(self.backbones) * len(self.objectives) * len(self.bits)
+
+
+# ------------------------------------------------------------------------------------------------
+# checks
+
+
+def _check_keys(data: Dict[str, Any], valid: List[str], where: str) -> None:
+    if not isinstance(data, dict):
+        raise ValueError(f"{where} must be a table, got {type(data).__name__}")
+    unknown = [k for k in data if k not in valid]
+    if unknown:
+        raise ValueError(f"unknown setting(s) {', '.join(map(repr, unknown))} in {where}; valid: {', '.join(valid)}")
+
+
+def _int(value: Any, what: str, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{what} must be an integer >= {minimum}, got {value!r}")
+
+
+def _names(values: Any, valid: List[str], what: str, where: str) -> None:
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise ValueError(f"{where} must be a list of names, got {values!r}")
+    for v in values:
+        if v not in valid:
+            raise ValueError(f"unknown {what} {v!r} in {where}; valid choices: {', '.join(valid)}")
+
+
+def _attack_names(values: Any, valid: List[str], where: str, mode: str) -> List[str]:
+    if values == ALL:
+        return list(valid)
+    from ..attacks import list_attacks
+
+    _names(values, list_attacks(), "attack", where)
+    for v in values:
+        if v not in valid:
+            raise ValueError(f"attack {v!r} in {where} has no {mode} mode; {mode} attacks: {', '.join(valid)}")
+    if len(set(values)) != len(values):
+        raise ValueError(f"{where} names an attack twice: {values}")
+    return list(values)
+
+
+def _overrides(mapping: Any, allowed: List[str], where: str, *, positive: bool = False) -> None:
+    if not isinstance(mapping, dict):
+        raise ValueError(f"{where} must be a table of method = value, got {mapping!r}")
+    for key, value in mapping.items():
+        if key not in allowed:
+            raise ValueError(f"{where} sets {key!r}, which is not in the lists it applies to ({', '.join(allowed) or 'none'})")
+        if positive:
+            _int(value, f"{where}.{key}", 1)
+        elif not isinstance(value, dict):
+            raise ValueError(f"{where}.{key} must be a table of parameters, got {value!r}")
+
+
+# ------------------------------------------------------------------------------------------------
+# files
+
+
+def load_spec_file(path: str | Path) -> BenchSpec:
+    """Read a grid from a ``.toml``, ``.yaml``/``.yml`` or ``.json`` file and validate it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"grid file {path} does not exist")
+    suffix = path.suffix.lower()
+    text = path.read_text()
+    if suffix == ".toml":
+        import tomllib
+
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as err:
+            raise ValueError(f"grid file {path} is not valid TOML: {err}") from None
+    elif suffix in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            raise ValueError(f"reading {path} needs PyYAML: pip install pyyaml (or write the grid as TOML)") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ValueError(f"grid file {path} is not valid YAML: {err}") from None
+    elif suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"grid file {path} is not valid JSON: {err}") from None
+    else:
+        raise ValueError(f"grid file {path} must end in .toml, .yaml, .yml or .json")
+    spec = BenchSpec.from_dict(data or {}, source=str(path))
+    if "name" not in (data or {}):
+        spec.name = path.stem
+    return spec
+
+
+__all__ = ["AttackSet", "BenchSpec", "ConvergenceSet", "DefenseSet", "TransferSet", "load_spec_file"]
