@@ -1,0 +1,185 @@
+"""Grids: presets, grid files (TOML / YAML / JSON), and bad input refused before any work."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+
+from hashguard.attacks import list_attacks
+from hashguard.bench import BenchSpec, get_preset, list_presets, load_spec_file, run_bench
+from hashguard.bench.plan import ATTACK, CONVERGENCE, DEFENSE, REATTACK, TRAIN, TRANSFER, plan
+from hashguard.bench.presets import QUICK_SLOW_STEPS, QUICK_STEPS
+
+GRID = """
+name = "two-models"
+datasets = ["synthetic"]
+objectives = ["dpsh", "dph"]
+bits = [16]
+queries = 20
+eps = "8/255"
+[train]
+epochs = 2
+[attacks]
+untargeted = ["pga", "hag"]
+targeted = ["dhta"]
+steps = { pga = 5, hag = 7 }
+[defenses]
+methods = ["saat"]
+epochs = 1
+untargeted = ["pga"]
+[transfer]
+targeted = ["mainstay"]
+"""
+
+
+def test_presets_are_listed_and_unknown_names_are_refused():
+    assert list_presets() == ["quick", "paper"]
+    with pytest.raises(ValueError, match=r"unknown preset 'fast'.*quick, paper"):
+        get_preset("fast")
+
+
+def test_quick_preset_covers_every_attack_with_reduced_counts():
+    spec = get_preset("quick")
+    assert (spec.datasets, spec.backbones, spec.objectives, spec.bits, spec.queries) == (
+        ["mnist-mosaic"], ["cnn"], ["dpsh"], [32], 500)
+    assert spec.attacks.untargeted == list_attacks(targeted=False)
+    assert spec.attacks.targeted == list_attacks(targeted=True)
+    assert spec.defenses.methods == ["saat", "atrdh"]
+    assert spec.defenses.untargeted == ["pga", "mainstay", "hag", "sdha"]
+    assert spec.defenses.targeted == ["mainstay", "tha", "dhta"]
+    for slow in ("hag", "sdha", "p2p", "dhta"):
+        assert spec.attacks.steps[slow] == QUICK_SLOW_STEPS
+    for method in ("pga", "mainstay", "tha", "ifgsm", "nag"):
+        assert spec.attacks.steps[method] == QUICK_STEPS
+    # re-attacks at the table's counts, so the defense table's "none" row is the table's own runs
+    runs = plan(spec)
+    table = {r.key for r in runs if r.role == ATTACK}
+    none_row = [r for r in runs if r.role == REATTACK and r.defense == "none"]
+    assert none_row and all(r.key in table for r in none_row)
+
+
+def test_paper_preset_is_the_papers_grid():
+    spec = get_preset("paper")
+    assert spec.datasets == ["flickr25k", "nus-wide", "ms-coco"]
+    assert spec.backbones == ["alexnet", "vgg11"] and spec.bits == [16, 32, 64]
+    assert spec.objectives == ["dph", "dpsh", "hashnet", "csq"]
+    assert spec.n_models == 72 and spec.queries == 0 and spec.pretrained
+    assert spec.attacks.steps == {}  # paper defaults
+    assert sum(r.role == TRAIN for r in plan(spec)) == 72
+
+
+def test_paper_preset_needs_the_data_dir_before_any_work(tmp_path):
+    out = tmp_path / "paper"
+    with pytest.raises(ValueError, match="--data-dir"):
+        run_bench(get_preset("paper"), out, data_dir=None, progress=False)
+    assert not out.exists()
+
+
+def test_toml_grid_file_builds_the_spec_and_plan(tmp_path):
+    path = tmp_path / "grid.toml"
+    path.write_text(GRID)
+    spec = load_spec_file(path)
+    assert spec.name == "two-models" and spec.objectives == ["dpsh", "dph"] and spec.eps == pytest.approx(8 / 255)
+    runs = plan(spec)
+    roles = [r.role for r in runs]
+    assert roles.count(TRAIN) == 2 and roles.count(DEFENSE) == 2 and roles.count(CONVERGENCE) == 0
+    assert roles.count(ATTACK) == 2 * 3
+    assert roles.count(TRANSFER) == 4  # 2 x 2 ordered pairs, diagonal white-box
+    attack = next(r for r in runs if r.role == ATTACK and r.config["method"] == "hag")
+    assert attack.config["steps"] == 7 and attack.config["queries"] == 20
+    train_keys = {r.key for r in runs if r.role == TRAIN}
+    assert all(r.config["model"] in train_keys for r in runs if r.role == ATTACK)  # a record names its model
+    # training settings are part of the model's identity, so of every attack record's key
+    other = load_spec_file(path)
+    other.train = {"epochs": 3}
+    assert {r.key for r in plan(other) if r.role == ATTACK}.isdisjoint({r.key for r in runs if r.role == ATTACK})
+
+
+def test_json_grid_and_all_shorthand(tmp_path):
+    path = tmp_path / "g.json"
+    path.write_text(json.dumps({"datasets": ["synthetic"], "attacks": {"untargeted": "all"}}))
+    spec = load_spec_file(path)
+    assert spec.name == "g" and spec.attacks.untargeted == list_attacks(targeted=False)
+
+
+def test_yaml_grid(tmp_path):
+    path = tmp_path / "g.yaml"
+    path.write_text(textwrap.dedent("""
+        datasets: [synthetic]
+        attacks:
+          untargeted: [pga]
+          steps: {pga: 3}
+    """))
+    try:
+        import yaml  # noqa: F401
+    except ImportError:
+        with pytest.raises(ValueError, match="pip install pyyaml"):
+            load_spec_file(path)
+        return
+    spec = load_spec_file(path)
+    assert spec.attacks.untargeted == ["pga"] and spec.attacks.steps == {"pga": 3}
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        ('untargeted = ["pga", "hag"]', r"unknown attack 'pgd'.*valid choices"),
+        ('datasets = ["synthetic"]', r"unknown dataset 'imagenet'.*valid choices"),
+        ('objectives = ["dpsh", "dph"]', r"unknown hashing objective 'dsh'"),
+        ('methods = ["saat"]', r"unknown defense 'trades'"),
+        ('targeted = ["dhta"]', r"attack 'hag' in \[attacks\] targeted has no targeted mode"),
+        ("steps = { pga = 5, hag = 7 }", r"\[attacks\] steps sets 'sdha', which is not in the lists"),
+        ("epochs = 2", r"unknown setting\(s\) 'epoch' in \[train\]"),
+        ('eps = "8/255"', r"eps must be"),
+        ("bits = [16]", r"bits must be positive integers"),
+        ("queries = 20", r"queries .* must be an integer >= 0"),
+        ('name = "two-models"', r"unknown setting\(s\) 'attack'"),
+    ],
+)
+def test_bad_grid_files_are_refused_with_the_problem_named(tmp_path, change, match):
+    replacement = {
+        'untargeted = ["pga", "hag"]': 'untargeted = ["pgd", "hag"]',
+        'datasets = ["synthetic"]': 'datasets = ["imagenet"]',
+        'objectives = ["dpsh", "dph"]': 'objectives = ["dsh"]',
+        'methods = ["saat"]': 'methods = ["trades"]',
+        'targeted = ["dhta"]': 'targeted = ["hag"]',
+        "steps = { pga = 5, hag = 7 }": "steps = { pga = 5, hag = 7, sdha = 3 }",
+        "epochs = 2": "epoch = 2",
+        'eps = "8/255"': 'eps = "eight"',
+        "bits = [16]": "bits = [0]",
+        "queries = 20": "queries = -1",
+        'name = "two-models"': 'name = "x"\nattack = ["pga"]',
+    }[change]
+    path = tmp_path / "bad.toml"
+    path.write_text(GRID.replace(change, replacement, 1))
+    with pytest.raises(ValueError, match=match):
+        load_spec_file(path)
+
+
+def test_grid_file_errors(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        load_spec_file(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("datasets = [")
+    with pytest.raises(ValueError, match="not valid TOML"):
+        load_spec_file(bad)
+    other = tmp_path / "grid.ini"
+    other.write_text("")
+    with pytest.raises(ValueError, match=r"\.toml, \.yaml"):
+        load_spec_file(other)
+
+
+def test_transfer_needs_two_models():
+    with pytest.raises(ValueError, match="at least two models"):
+        BenchSpec.from_dict({"datasets": ["synthetic"], "transfer": {"targeted": ["nag"]}})
+
+
+def test_bad_grid_in_python_fails_before_the_output_directory_is_made(tmp_path):
+    spec = BenchSpec(datasets=["synthetic"])
+    spec.attacks.untargeted = ["nope"]
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match="unknown attack 'nope'"):
+        run_bench(spec, out, progress=False)
+    assert not out.exists()
