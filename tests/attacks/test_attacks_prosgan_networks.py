@@ -247,6 +247,16 @@ def test_training_reads_datasets_without_batch_through_a_dataloader(splits, pool
     assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
 
 
+def test_batches_per_epoch_caps_the_generator_steps(splits, pool):
+    model = make_victim(splits.train)
+    full = train_prosgan(model, splits.train, StandInPrototype(), label_pool=pool, eps=EPS,
+                         config=fast_config(batch_size=10, epochs=2))
+    capped = train_prosgan(model, splits.train, StandInPrototype(), label_pool=pool, eps=EPS,
+                           config=fast_config(batch_size=10, epochs=2, batches_per_epoch=3))
+    assert [h["g_steps"] for h in capped.history] == [3, 3]
+    assert [h["g_steps"] for h in full.history] == [-(-len(splits.train) // 10)] * 2
+
+
 def test_learning_rate_is_constant_then_decays_linearly():
     from hashguard.attacks.prosgan_networks import _linear_decay
 
@@ -263,6 +273,7 @@ def test_learning_rate_is_constant_then_decays_linearly():
         (ProsGANConfig(batch_size=0), "batch_size"),
         (ProsGANConfig(d_every=0), "d_every"),
         (ProsGANConfig(lr=0.0), "lr"),
+        (ProsGANConfig(batches_per_epoch=0), "batches_per_epoch"),
     ],
 )
 def test_training_rejects_bad_configs(splits, pool, config, message):

@@ -233,3 +233,40 @@ def test_attack_record_map_against_a_direct_computation(bench_dir):
     ql = torch.as_tensor(splits.query.labels)[idx]
     expected = mean_average_precision(q, db, ql, splits.database.labels, topk=splits.default_topk)
     assert rec["metrics"]["clean_map"] == pytest.approx(expected, abs=1e-9)
+
+
+def _chromium():
+    import shutil
+
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+@pytest.mark.skipif(_chromium() is None, reason="needs a headless Chromium on PATH (Debian: apt-get install chromium)")
+def test_report_html_renders_every_figure_in_headless_chromium(bench_dir, tmp_path):
+    """Open report.html in headless Chromium and count the images that decoded (naturalWidth > 0)."""
+    import subprocess
+
+    out, _, _ = bench_dir
+    page = (out / "report.html").read_text()
+    probe = (
+        "<script>window.addEventListener('load', function () {"
+        "var imgs = Array.prototype.slice.call(document.images);"
+        "var ok = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;"
+        "document.body.setAttribute('data-images', imgs.length + '/' + ok); });</script>"
+    )
+    probed = tmp_path / "report-probe.html"
+    probed.write_text(page.replace("</body>", probe + "</body>"))
+    result = subprocess.run(
+        [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         "--virtual-time-budget=10000", "--dump-dom", probed.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )
+    found = re.search(r'data-images="(\d+)/(\d+)"', result.stdout)
+    assert found, f"chromium did not load the page: {result.stderr[-2000:]}"
+    total, decoded = int(found.group(1)), int(found.group(2))
+    assert total == len(list((out / "report_files").glob("*.png"))) >= 10
+    assert decoded == total

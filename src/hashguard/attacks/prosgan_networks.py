@@ -210,6 +210,7 @@ class ProsGANConfig:
     hash_weight: float = 1.0  # weight of J_ham (Eq. 5 has 1; the public code uses 5)
     adv_weight: float = 1.0  # beta of Eq. 5
     d_every: int = 3  # D updated every 3rd iteration (public code)
+    batches_per_epoch: Optional[int] = None  # None: the whole training split; fewer for a quick, unconverged run
     width: int = 32
     seed: int = 0
 
@@ -223,6 +224,8 @@ class ProsGANConfig:
         for name in ("rec_weight", "hash_weight", "adv_weight"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.batches_per_epoch is not None and int(self.batches_per_epoch) < 1:
+            raise ValueError(f"batches_per_epoch must be >= 1 or None, got {self.batches_per_epoch}")
         if int(self.d_every) < 1:
             raise ValueError(f"d_every must be >= 1, got {self.d_every}")
         if int(self.width) < 1:
@@ -380,6 +383,8 @@ def train_prosgan(
 
         n = len(train)
         steps = math.ceil(n / config.batch_size)
+        if config.batches_per_epoch is not None:
+            steps = min(steps, int(config.batches_per_epoch))
         bar = tqdm(total=int(config.epochs) * steps, desc="training ProS-GAN", disable=not progress)
         history: List[Dict[str, Any]] = []
         step = 0
@@ -387,7 +392,7 @@ def train_prosgan(
             order = torch.randperm(n, generator=generator)
             sums = {k: torch.zeros((), device=device) for k in ("loss_g", "hash", "rec", "adv", "loss_d")}
             g_steps = d_steps = 0
-            for images, labels, _ in iterate_batches(train, order, int(config.batch_size)):
+            for images, labels, _ in iterate_batches(train, order[: steps * int(config.batch_size)], int(config.batch_size)):
                 b = images.shape[0]
                 x = images.to(device=device, dtype=torch.float32)
                 y = labels.to(device=device, dtype=torch.float32)
@@ -430,7 +435,7 @@ def train_prosgan(
                     bar.set_postfix(loss_g=f"{float(loss_g):.4f}", hash=f"{float(j_ham):.4f}", rec=f"{float(j_re):.2e}")
             sched_g.step()
             sched_d.step()
-            record: Dict[str, Any] = {"epoch": epoch}
+            record: Dict[str, Any] = {"epoch": epoch, "g_steps": g_steps}
             for k in ("loss_g", "loss_d", "hash", "rec", "adv"):
                 count = d_steps if k == "loss_d" else g_steps
                 record[k] = float(sums[k]) / count if count else float("nan")

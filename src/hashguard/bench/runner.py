@@ -197,14 +197,18 @@ def _attack(ctx: _Context, run: Run, example: bool):
 
 def example_keys(spec: BenchSpec, runs) -> set:
     """The table attacks drawn as retrieval examples: per undefended model and mode, the first of
-    ``spec.examples`` that the table runs."""
+    ``spec.examples`` that the table runs in that mode, preferring one not drawn for the other mode."""
     chosen = set()
     for role_runs in _group_table_runs(runs).values():
+        used = []
         for targeted in (False, True):
-            for name in spec.examples:
+            # prefer a method not drawn yet, so ["pga", "mainstay"] gives PgA and targeted mainstay
+            names = [n for n in spec.examples if n not in used] + [n for n in spec.examples if n in used]
+            for name in names:
                 hit = [r for r in role_runs if r.config["method"] == name and r.config["targeted"] == targeted]
                 if hit:
                     chosen.add(hit[0].key)
+                    used.append(name)
                     break
     return chosen
 
