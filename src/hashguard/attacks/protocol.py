@@ -197,8 +197,8 @@ def run_attack(
         topk: mAP cut-off (None: whole database).
         surrogate: optimise on this model instead (transfer); the victim only evaluates.
         protocol_file: where the queries and targets are kept (drawn and saved if absent).
-        cache: a dict reused across calls on the same models to keep database and reference
-            codes (keys ``"database"``, ``"knowledge"``).
+        cache: a dict reused across calls on the same models to keep database, reference and
+            clean query codes (keys ``"database"``, ``"knowledge"``, ``("clean_codes", ids)``).
         return_details: also return a dict with what the record summarises (``x``, ``labels``,
             ``target_labels``, ``query_indices``, ``clean_codes``, ``database`` and the
             ``AttackResult``), e.g. to draw retrieval examples: ``record, details = run_attack(...)``.
@@ -235,7 +235,10 @@ def run_attack(
     result = attack(x, labels, target_labels=target_labels, knowledge=knowledge, database=database, ids=idx.tolist())
     if surrogate is not None:  # the victim re-encodes the transferred images
         result.codes_adv = model.encode(result.x_adv.to(model.device)).cpu()
-    clean_codes = model.encode(x.to(model.device)).cpu()
+    clean_key = ("clean_codes", tuple(int(i) for i in idx))  # the victim's codes of these queries
+    if clean_key not in cache:
+        cache[clean_key] = model.encode(x.to(model.device)).cpu()
+    clean_codes = cache[clean_key]
     metrics = evaluate_attack(result, x, labels, clean_codes, database, target_labels=target_labels,
                               theory=surrogate is None)
     if fit_seconds > 0.01 and "fit_seconds" not in metrics:
