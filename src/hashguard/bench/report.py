@@ -144,6 +144,8 @@ def _attack_name(method: str, steps: str, params: Optional[Dict] = None) -> str:
     """``pga (T=10)``; learned attacks also show their training when it differs from the paper's."""
     notes = []
     params = params or {}
+    if isinstance(params.get("step"), (int, float)):
+        notes.append(f"step {params['step'] * 255:.3g}/255")
     if "epochs" in (params.get("prototype") or {}):
         notes.append(f"prototype {params['prototype']['epochs']} ep.")
     gan = params.get("gan") or {}
