@@ -241,7 +241,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         )
     except ValueError as err:
         raise SystemExit(f"error: {err}") from None
-    n = len(result["records"])
+    n = len({record["key"] for record in result["records"]})
     print(f"{spec.name}: {n} runs recorded in {args.out}/records ({result['seconds'] / 60:.1f} min this time)")
     if result["report"]:
         print(f"report: {result['report']['html']} (and {result['report']['md']})")
