@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as _dt
 import html
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from .. import __version__
 from .._atomic import atomic_write_bytes, atomic_write_text
@@ -46,6 +46,7 @@ class _Doc:
     def __init__(self) -> None:
         self.blocks: List[Tuple] = []
         self.n_figures = 0
+        self.title = "hashguard report"
 
     def heading(self, text: str, level: int = 2) -> None:
         self.blocks.append(("h", level, text))
