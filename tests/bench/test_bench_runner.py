@@ -270,3 +270,15 @@ def test_report_html_renders_every_figure_in_headless_chromium(bench_dir, tmp_pa
     total, decoded = int(found.group(1)), int(found.group(2))
     assert total == len(list((out / "report_files").glob("*.png"))) >= 10
     assert decoded == total
+
+
+def test_robust_cell_waits_for_every_untargeted_record(bench_dir, tmp_path):
+    out, spec, _ = bench_dir
+    copy = tmp_path / "robust"
+    shutil.copytree(out, copy)
+    gone = next(r for r in plan(spec) if r.role == ATTACK and r.config["method"] == "fgsm" and r.model["hash_method"] == "dph")
+    (copy / "records" / f"{gone.key}.json").unlink()
+    md = build_report(copy).markdown()
+    robust = next(line for line in md.splitlines() if line.startswith("| **robust"))
+    cells = [c.strip() for c in robust.strip("|").split("|")][1:]
+    assert cells[1] == "-" and cells[0] != "-"  # DPH's worst case is not shown over 2 of its 3 attacks

@@ -183,3 +183,36 @@ def test_bad_grid_in_python_fails_before_the_output_directory_is_made(tmp_path):
     with pytest.raises(ValueError, match="unknown attack 'nope'"):
         run_bench(spec, out, progress=False)
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "data, match",
+    [
+        ({"attacks": {"untargeted": ["pga"], "params": {"pga": {"foo": 1}}}}, r"attack 'pga' has no parameter 'foo'"),
+        ({"attacks": {"untargeted": ["pga"], "params": {"pga": {"eps": 0.5}}}}, r"set 'eps', which the grid sets itself"),
+        ({"attacks": {"targeted": ["fgsm"], "params": {"fgsm": {"targeted": False}}}}, r"set 'targeted'"),
+        ({"attacks": {"targeted": ["prosgan"], "steps": {"prosgan": 5}}}, r"iterations for 'prosgan'"),
+        ({"attacks": {"targeted": ["prosgan"]}, "convergence": {"targeted": ["prosgan"]}}, r"\[convergence\] sets iterations"),
+        ({"defenses": {"methods": ["saat"], "untargeted": ["pga"], "params": {"saat": {"foo": 1}}}},
+         r"defense 'saat' has no parameter 'foo'"),
+        ({"defenses": {"methods": ["saat"], "untargeted": ["pga"], "params": {"saat": {"epochs": 3}}}},
+         r"set 'epochs', which the grid sets itself"),
+        ({"defenses": {"methods": ["saat"]}}, r"re-attacks them with nothing"),
+        ({"bits": [8, 8]}, r"bits lists a value twice"),
+        ({"datasets": ["synthetic", "mnist-mosaic"], "transfer": {"targeted": ["nag"]}}, r"two models on one dataset"),
+    ],
+)
+def test_settings_the_runner_would_reject_later_are_refused_up_front(data, match):
+    with pytest.raises(ValueError, match=match):
+        BenchSpec.from_dict({"datasets": ["synthetic"], **data})
+
+
+def test_examples_all_and_transfer_steps_default_to_the_tables():
+    spec = BenchSpec.from_dict({"datasets": ["synthetic"], "objectives": ["dpsh", "dph"], "examples": "all",
+                                "attacks": {"targeted": ["dhta"], "steps": {"dhta": 3}}, "transfer": {"targeted": ["dhta"]}})
+    assert spec.examples == sorted(list_attacks())
+    runs = plan(spec)
+    transfer = [r for r in runs if r.role == TRANSFER]
+    assert transfer and all(r.config["steps"] == 3 for r in transfer)
+    table = {r.key for r in runs if r.role == ATTACK}
+    assert sum(r.key in table for r in transfer) == 2  # the white-box diagonal is the table's own run

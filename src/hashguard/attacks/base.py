@@ -115,6 +115,7 @@ class Attack:
     name = "attack"
     supports_untargeted = True
     supports_targeted = True
+    fixed_steps = False  # True: the iteration count is part of the method (one generator pass)
     needs_knowledge = True
 
     def __init__(

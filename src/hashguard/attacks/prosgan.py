@@ -42,6 +42,8 @@ class ProsGANAttack(PrototypeCodeAttack):
 
     prototype_loss = "dpsh"
 
+    fixed_steps = True
+
     def __init__(self, model, *, targeted=True, eps=8 / 255, steps=1, gan: Optional[Dict[str, Any]] = None, **kwargs):
         if steps != 1:  # not a TypeError from passing steps twice (hashguard attack --steps)
             raise ValueError(f"prosgan attacks with one forward pass of its generator, so steps must be 1, got {steps}; "

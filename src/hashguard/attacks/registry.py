@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any, List, Optional, Set
+from typing import Any, Dict, List, Optional, Set
 
 from .._registry import Registry
 
@@ -24,8 +24,9 @@ def list_attacks(targeted: bool | None = None) -> List[str]:
     return [n for n in names if getattr(ATTACKS.get(n), key)]
 
 
-def create_attack(name: str, model: Any, **params: Any):
-    """Build the attack ``name`` on ``model``; unknown names list the valid choices."""
+def check_attack_params(name: str, params: Dict[str, Any]) -> None:
+    """Raise ``ValueError`` if attack ``name`` is unknown, lacks the mode ``params["targeted"]``
+    asks for, or takes none of some key of ``params``; builds nothing."""
     cls = ATTACKS.get(name)
     targeted = bool(params.get("targeted", False))
     if targeted and not cls.supports_targeted:
@@ -44,7 +45,12 @@ def create_attack(name: str, model: Any, **params: Any):
             f"attack {name!r} has no parameter {', '.join(repr(k) for k in unknown)}; "
             f"valid parameters: {', '.join(sorted(accepted))}"
         )
-    return cls(model, **params)
+
+
+def create_attack(name: str, model: Any, **params: Any):
+    """Build the attack ``name`` on ``model``; unknown names list the valid choices."""
+    check_attack_params(name, params)
+    return ATTACKS.get(name)(model, **params)
 
 
 def _parameters(cls) -> Optional[Set[str]]:

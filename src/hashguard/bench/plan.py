@@ -132,7 +132,7 @@ def plan(spec: BenchSpec) -> List[Run]:
             continue
         for method, targeted in [(m, False) for m in transfer.untargeted] + [(m, True) for m in transfer.targeted]:
             config = attack_config(
-                spec, victim, model_keys[i], method, targeted, steps=transfer.steps.get(method),
+                spec, victim, model_keys[i], method, targeted, steps=transfer.steps.get(method, spec.attacks.steps.get(method)),
                 params=spec.attacks.params.get(method, {}), queries=spec.queries,
                 surrogate_key=None if i == j else model_keys[j],
             )

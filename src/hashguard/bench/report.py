@@ -241,14 +241,14 @@ def _header(doc: _Doc, res: _Results, run_seconds: Optional[float]) -> None:
 
 def _attack_table(doc: _Doc, res: _Results, targeted: bool) -> None:
     metric = "t_map" if targeted else "map"
-    doc.heading("Targeted attacks: t-MAP (%), higher = stronger" if targeted else
-                "Untargeted attacks: mAP (%), lower = stronger", 2)
     header = ["attack"] + [res.label(m) for m in res.models]
     rows: List[List[str]] = []
     by_model = {res._mid(m): [r for r in res.runs_of(ATTACK, m) if r.config["targeted"] == targeted] for m in res.models}
     methods = list(dict.fromkeys(r.config["method"] for runs in by_model.values() for r in runs))
     if not methods:
         return
+    doc.heading("Targeted attacks: t-MAP (%), higher = stronger" if targeted else
+                "Untargeted attacks: mAP (%), lower = stronger", 2)
     clean_row = ["clean" + (" (t-MAP of the benign queries)" if targeted else "")]
     for m in res.models:
         recs = [res.record(r) for r in by_model[res._mid(m)]]
@@ -276,9 +276,8 @@ def _attack_table(doc: _Doc, res: _Results, targeted: bool) -> None:
     if not targeted:
         robust = ["**robust (worst case over the attacks above)**"]
         for m in res.models:
-            recs = [res.record(r) for r in by_model[res._mid(m)]]
-            done = [x["metrics"] for x in recs if x is not None]
-            robust.append(f"**{_pct(worst_case(done)['map'])}**" if done else "-")
+            value = _robust_of(res, by_model[res._mid(m)])
+            robust.append(f"**{_pct(value['map'])}**" if value else "-")
         rows.append(robust)
     theory_rows = [[f"theory: ideal code of {row[0]}"] + row[1:] for row in theory_rows]
     doc.table(header, rows + theory_rows)
@@ -312,8 +311,12 @@ def _cost_table(doc: _Doc, res: _Results) -> None:
 
 
 def _robust_of(res: _Results, runs) -> Optional[Dict]:
-    done = [res.record(r)["metrics"] for r in runs if not r.config["targeted"] and res.record(r) is not None]
-    return worst_case(done) if done else None
+    """The worst case over the untargeted runs, or None until every one of them has a record (a
+    worst case over some of the attacks would overstate robustness)."""
+    recs = [res.record(r) for r in runs if not r.config["targeted"]]
+    if not recs or any(x is None for x in recs):
+        return None
+    return worst_case([x["metrics"] for x in recs])
 
 
 def _defense_table(doc: _Doc, res: _Results) -> None:
@@ -347,7 +350,7 @@ def _defense_table(doc: _Doc, res: _Results) -> None:
             if rec:
                 d = rec["metrics"]["defense"]
                 extra.append(f"{d['method']}: {d['epochs']} epoch(s), inner attack {d['steps']} x {d['step'] * 255:.3g}/255 "
-                             f"steps, {rec['timings']['defense_seconds']:.0f} s")
+                             f"steps within eps {d['eps'] * 255:.3g}/255, {rec['timings']['defense_seconds']:.0f} s")
         doc.items(extra)
 
 

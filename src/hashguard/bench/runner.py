@@ -103,7 +103,8 @@ class _Context:
             if not path.is_file():
                 raise ValueError(
                     f"checkpoint {path} is missing although its record exists; delete "
-                    f"{self.out / 'records' / (key + '.json')} so the run trains it again"
+                    f"{self.out / 'records' / (key + '.json')} and every record whose config has "
+                    f'"model": "{key}" (their results came from the lost weights), then re-run'
                 )
             model, _ = load_checkpoint(path, map_location=self.device)
             if len(self._models) >= 2:  # victim + surrogate at most

@@ -178,6 +178,10 @@ class BenchSpec:
         for b in self.bits:
             if isinstance(b, bool) or not isinstance(b, int) or b < 1:
                 raise ValueError(f"bits must be positive integers, got {b!r} in bits = {self.bits}")
+        for key in ("datasets", "backbones", "objectives", "bits"):
+            values = getattr(self, key)
+            if len(set(values)) != len(values):
+                raise ValueError(f"{key} lists a value twice: {values}; each model of the grid must be distinct")
         _int(self.seed, "seed", 0)
         _int(self.queries, "queries (0 = the whole query split)", 0)
         _int(self.batch_size, "batch_size", 1)
@@ -203,8 +207,16 @@ class BenchSpec:
             _overrides(obj.steps, obj.untargeted + obj.targeted, f"[{section}] steps", positive=True)
         _overrides(self.attacks.params, self.attacks.untargeted + self.attacks.targeted, "[attacks] params")
         _overrides(self.defenses.attack_params, self.defenses.untargeted + self.defenses.targeted, "[defenses] attack_params")
+        for section, obj, params in (("attacks", self.attacks, self.attacks.params),
+                                     ("defenses", self.defenses.attacks(), self.defenses.attack_params),
+                                     ("transfer", self.transfer, self.attacks.params)):
+            _attack_settings(obj, params, section)
         _names(self.defenses.methods, list_defenses(), "defense", "[defenses] methods")
         _overrides(self.defenses.params, self.defenses.methods, "[defenses] params")
+        _defense_settings(self.defenses.params)
+        if self.defenses.methods and not (self.defenses.untargeted or self.defenses.targeted):
+            raise ValueError("[defenses] trains defenses but re-attacks them with nothing; add untargeted = [...] "
+                             "and/or targeted = [...] under [defenses]")
         if self.defenses.epochs is not None:
             _int(self.defenses.epochs, "[defenses] epochs", 1)
         _int(self.defenses.eval_queries, "[defenses] eval_queries", 1)
@@ -214,16 +226,17 @@ class BenchSpec:
         c = self.convergence
         c.methods = _attack_names(c.methods, untargeted, "[convergence] methods", "untargeted")
         c.targeted = _attack_names(c.targeted, targeted, "[convergence] targeted", "targeted")
+        _no_fixed_steps(c.methods + c.targeted, "[convergence]")
         if c.methods or c.targeted:
             if not c.steps or not isinstance(c.steps, list):
                 raise ValueError(f"[convergence] steps must be a non-empty list of iteration counts, got {c.steps!r}")
             for s in c.steps:
                 _int(s, "[convergence] steps", 1)
             _int(c.queries, "[convergence] queries", 1)
-        _attack_names(self.examples, sorted(set(untargeted) | set(targeted)), "examples", "")
+        self.examples = _attack_names(self.examples, sorted(set(untargeted) | set(targeted)), "examples", "")
         if self.transfer.untargeted or self.transfer.targeted:
-            if len(self.datasets) * len(self.backbones) * len(self.objectives) * len(self.bits) < 2:
-                raise ValueError("[transfer] needs at least two models in the grid (a surrogate and a victim); "
+            if len(self.backbones) * len(self.objectives) * len(self.bits) < 2:
+                raise ValueError("[transfer] needs at least two models on one dataset (a surrogate and a victim); "
                                  "add an objective, backbone or bit length, or drop [transfer]")
         return self
 
@@ -276,6 +289,50 @@ def _attack_names(values: Any, valid: List[str], where: str, mode: str) -> List[
     if len(set(values)) != len(values):
         raise ValueError(f"{where} names an attack twice: {values}")
     return list(values)
+
+
+# set by the grid itself (eps, seed, batch_size, steps tables, the attack lists), never per method
+RESERVED_ATTACK_PARAMS = ("targeted", "eps", "seed", "batch_size", "steps")
+RESERVED_DEFENSE_PARAMS = ("seed", "epochs")
+
+
+def _no_fixed_steps(methods: List[str], where: str) -> None:
+    from ..attacks.registry import ATTACKS
+
+    for m in methods:
+        if ATTACKS.get(m).fixed_steps:
+            raise ValueError(f"{where} sets iterations for {m!r}, whose iteration count is fixed by the method; drop it")
+
+
+def _attack_settings(attacks: Any, params: Dict[str, Any], section: str) -> None:
+    """Every attack of a section accepts its params (checked against its constructor) in its modes."""
+    from ..attacks.registry import check_attack_params
+
+    _no_fixed_steps(list(attacks.steps), f"[{section}] steps")
+    for method, targeted in [(m, False) for m in attacks.untargeted] + [(m, True) for m in attacks.targeted]:
+        extra = dict(params.get(method, {}))
+        reserved = [k for k in extra if k in RESERVED_ATTACK_PARAMS]
+        if reserved:
+            raise ValueError(f"params of {method!r} in [{section}] set {', '.join(map(repr, reserved))}, which the grid "
+                             "sets itself (eps, seed, batch_size at the top level; iterations in steps = {...})")
+        try:
+            check_attack_params(method, {**extra, "targeted": targeted})
+        except ValueError as err:
+            raise ValueError(f"[{section}]: {err}") from None
+
+
+def _defense_settings(params: Dict[str, Dict[str, Any]]) -> None:
+    from ..defenses.registry import check_defense_params
+
+    for method, extra in params.items():
+        reserved = [k for k in extra if k in RESERVED_DEFENSE_PARAMS]
+        if reserved:
+            raise ValueError(f"params of defense {method!r} set {', '.join(map(repr, reserved))}, which the grid sets "
+                             "itself (seed at the top level, epochs under [defenses])")
+        try:
+            check_defense_params(method, extra)
+        except ValueError as err:
+            raise ValueError(f"[defenses]: {err}") from None
 
 
 def _overrides(mapping: Any, allowed: List[str], where: str, *, positive: bool = False) -> None:

@@ -33,7 +33,8 @@ class ATRDH(Defense):
     inner_targeted = True
     defaults = {"epochs": 100, "optimizer": "adam", "lr": 1e-4, "betas": (0.5, 0.999), "weight_decay": 0.0}
 
-    def method_defaults(self):
+    @classmethod
+    def method_defaults(cls):
         return {"adv_weight": 1.0, "prototype_lr": 1e-4, "prototype_hidden": 4096}
 
     def setup(self, model, train):

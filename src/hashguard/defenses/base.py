@@ -124,25 +124,31 @@ class Defense:
                 f"{self.name} needs the checkpoint's hashing objective (L_ori), got {type(objective).__name__}; "
                 "build it with hashguard.hashing.create_hashing(config['hash_method'], bits=..., train_labels=...)"
             )
+        self.check_params(params)
         fields = set(DefenseConfig.__dataclass_fields__)
         config_params = {k: v for k, v in params.items() if k in fields}
-        self.params = {k: v for k, v in params.items() if k not in fields}
-        allowed = set(self.method_defaults())
-        unknown = sorted(set(self.params) - allowed)
-        if unknown:
-            raise ValueError(
-                f"defense {self.name!r} has no parameter {', '.join(map(repr, unknown))}; valid parameters: "
-                f"{', '.join(sorted(fields | allowed))}"
-            )
-        self.params = {**self.method_defaults(), **self.params}
+        self.params = {**self.method_defaults(), **{k: v for k, v in params.items() if k not in fields}}
         self.config = DefenseConfig(**{**self.defaults, **config_params})
         self.config.validate()
         self.source = model
         self.objective = objective
 
-    def method_defaults(self) -> Dict[str, Any]:
+    @classmethod
+    def method_defaults(cls) -> Dict[str, Any]:
         """Method-specific parameters (beyond :class:`DefenseConfig`) and their defaults."""
         return {}
+
+    @classmethod
+    def check_params(cls, params: Dict[str, Any]) -> None:
+        """Raise ``ValueError`` naming the valid parameters if ``params`` has a key this defense lacks."""
+        fields = set(DefenseConfig.__dataclass_fields__)
+        allowed = fields | set(cls.method_defaults())
+        unknown = sorted(set(params) - allowed)
+        if unknown:
+            raise ValueError(
+                f"defense {cls.name!r} has no parameter {', '.join(map(repr, unknown))}; valid parameters: "
+                f"{', '.join(sorted(allowed))}"
+            )
 
     # ---------------------------------------------------------------- hooks
     def setup(self, model: HashModel, train) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, List
+from typing import Any, Dict, List
 
 from .._registry import Registry
 
@@ -16,6 +16,11 @@ def register_defense(name: str):
 
 def list_defenses() -> List[str]:
     return DEFENSES.names()
+
+
+def check_defense_params(name: str, params: Dict[str, Any]) -> None:
+    """Raise ``ValueError`` for an unknown defense or a parameter it does not take; builds nothing."""
+    DEFENSES.get(name).check_params(params)
 
 
 def create_defense(name: str, model: Any, objective: Any, **params: Any):

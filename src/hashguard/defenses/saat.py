@@ -35,7 +35,8 @@ class SemanticAwareAdversarialTraining(CodeGuidedDefense):
 
     defaults = {"epochs": 20, "lr": 0.05, "momentum": 0.0, "weight_decay": 1e-5}
 
-    def method_defaults(self):
+    @classmethod
+    def method_defaults(cls):
         return {"lam": 1.0, "mu": 1e-4}
 
     def outer_loss(self, h_ben, h_adv, y, idx, ref):
