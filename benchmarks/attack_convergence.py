@@ -21,7 +21,7 @@ from hashguard.attacks import Database, Knowledge, create_attack
 from hashguard.attacks.protocol import select_queries
 from hashguard.attacks.targets import draw_target_labels
 from hashguard.bench.figures import map_vs_iterations
-from hashguard.cli import _load_splits
+from hashguard.data import load_splits
 from hashguard.models import encode_dataset, load_checkpoint
 from hashguard.retrieval import mean_average_precision, per_query_scores
 
@@ -45,7 +45,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     model, config = load_checkpoint(args.model, map_location=args.device)
-    splits = _load_splits(config["dataset"], int(config.get("seed", 0)), config.get("data_dir"))
+    splits = load_splits(config["dataset"], int(config.get("seed", 0)), config.get("data_dir"))
     topk = splits.default_topk
     idx = select_queries(len(splits.query), args.queries, args.seed)
     x = splits.query.batch(torch.as_tensor(idx))

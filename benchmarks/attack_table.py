@@ -22,7 +22,7 @@ import torch
 
 from hashguard._atomic import atomic_write_json, atomic_write_text
 from hashguard.attacks.protocol import protocol_path, run_attack
-from hashguard.cli import _load_splits
+from hashguard.data import load_splits
 from hashguard.models import load_checkpoint
 
 UNTARGETED = ["hag", "sdha", "pga", "pga-dagger", "mainstay", "fgsm", "ifgsm"]
@@ -92,7 +92,7 @@ def main(argv=None) -> int:
     for name, path in paths.items():
         models[name], config = load_checkpoint(path, map_location=args.device)
         if splits is None:
-            splits = _load_splits(config["dataset"], int(config.get("seed", 0)), config.get("data_dir"))
+            splits = load_splits(config["dataset"], int(config.get("seed", 0)), config.get("data_dir"))
             topk = splits.default_topk
         caches[name] = {}
     protocol = protocol_path(out, splits.name, args.seed, min(args.queries, len(splits.query)))

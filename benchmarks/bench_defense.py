@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from hashguard.cli import _load_splits
+from hashguard.data import load_splits
 from hashguard.data.base import TensorImageDataset
 from hashguard.defenses import create_defense, objective_from_config
 from hashguard.hashing import TrainConfig, train_hash_model
@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args(argv)
     model, config = load_checkpoint(args.model, map_location=args.device)
-    splits = _load_splits(config["dataset"], int(config.get("seed", 0)), config.get("data_dir"))
+    splits = load_splits(config["dataset"], int(config.get("seed", 0)), config.get("data_dir"))
     train = splits.train
     if args.train_items < len(train):
         train = TensorImageDataset(train.images[: args.train_items], train.labels[: args.train_items])

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from hashguard.attacks.protocol import protocol_path, run_attack
-from hashguard.cli import _load_splits
+from hashguard.data import load_splits
 from hashguard.defenses import defend_checkpoint, list_defenses
 from hashguard.models import load_checkpoint
 
@@ -53,7 +53,7 @@ def main(argv=None) -> int:
     for path in args.models:
         name = Path(path).stem
         _, config = load_checkpoint(path, map_location="cpu")
-        splits = _load_splits(config["dataset"], int(config.get("seed", 0)), config.get("data_dir"))
+        splits = load_splits(config["dataset"], int(config.get("seed", 0)), config.get("data_dir"))
         protocol = protocol_path(out, splits.name, args.seed, min(args.queries, len(splits.query)))
         victims = {"none": path}
         for defense in args.defenses:
