@@ -34,6 +34,7 @@ import torch
 
 from .._random import default_ids, per_sample_rand, sample_generators
 from .._validation import check_images, check_labels
+from ..models.contract import check_hash_model, input_channels
 from ..models.hash_model import HashModel, sign_codes
 from .knowledge import Database, Knowledge
 
@@ -137,8 +138,7 @@ class Attack:
         seed: int = 0,
         batch_size: Optional[int] = None,
     ) -> None:
-        if not isinstance(model, torch.nn.Module):
-            raise ValueError(f"model must be a HashModel (torch.nn.Module), got {type(model).__name__}")
+        check_hash_model(model, where=f"attack {self.name!r}")
         self.model = model
         self.targeted = bool(targeted)
         self.eps = parse_eps(eps)
@@ -217,8 +217,7 @@ class Attack:
         ``codes`` (N, K) ±1, for code-guided attacks: use these reference codes (untargeted) or
         target codes (targeted) instead of building them from ``knowledge`` (adversarial training
         passes the codes of its current training state this way)."""
-        channels = self.model.mean.shape[1] if hasattr(self.model, "mean") else None
-        check_images(x, channels=channels)
+        check_images(x, channels=input_channels(self.model))
         labels = torch.as_tensor(labels)
         check_labels(labels, name="labels")
         if labels.shape[0] != x.shape[0]:

@@ -15,6 +15,7 @@ from typing import Optional
 
 import torch
 
+from ..models.contract import check_hash_model
 from ..models.hash_model import HashModel, encode_dataset
 
 
@@ -43,6 +44,7 @@ class Knowledge:
     @classmethod
     def from_model(cls, model: HashModel, dataset, *, batch_size: int = 256, progress: bool = False) -> "Knowledge":
         """Encode ``dataset`` (an ImageDataset, e.g. ``splits.train``) with ``model``."""
+        check_hash_model(model, where="Knowledge.from_model")
         codes = encode_dataset(model, dataset, batch_size=batch_size, progress=progress, desc="encoding reference set")
         return cls(codes, torch.as_tensor(dataset.labels).float())
 

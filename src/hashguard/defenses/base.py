@@ -38,6 +38,7 @@ from ..attacks import create_attack
 from ..hashing.base import HashingObjective
 from ..data.batching import count_batches, iterate_batches
 from ..hashing.trainer import fill_buffer
+from ..models.contract import check_hash_model
 from ..models.hash_model import HashModel, encode_dataset, sign_codes
 
 RESUME_FORMAT = "hashguard-defense-resume-v1"
@@ -107,9 +108,12 @@ class Defense:
     """Base class: a defense supplies ``reference``, the inner attack and ``outer_loss``.
 
     Args:
-        model: the trained :class:`HashModel` to harden (it is not modified: ``fit`` returns a
-            trained copy).
-        objective: the checkpoint's hashing objective, built for the training split (L_ori).
+        model: the trained model to harden: a :class:`HashModel` or a user's network wrapped with
+            :func:`~hashguard.models.wrap_model` (it is not modified: ``fit`` returns a trained
+            copy; for a wrapped network ``fitted.module`` is the user's own class).
+        objective: the model's hashing objective (the L_ori term): a built ``HashingObjective``
+            for the training split, or its name (``"dpsh"``, ``"csq"``, ...), built by ``fit``
+            from the training split's labels with the model's bit length and default settings.
         config overrides: any :class:`DefenseConfig` field as a keyword.
     """
 
@@ -118,11 +122,18 @@ class Defense:
     inner_attack = "mainstay"  # a code-guided attack of the registry, run with codes=
     inner_targeted = False
 
-    def __init__(self, model: HashModel, objective: HashingObjective, **params: Any) -> None:
-        if not isinstance(objective, HashingObjective):
+    def __init__(self, model: HashModel, objective: HashingObjective | str, **params: Any) -> None:
+        check_hash_model(model, where=f"defense {self.name!r}")
+        if isinstance(objective, str):
+            from ..hashing import list_hashing
+
+            if objective not in list_hashing():
+                raise ValueError(f"unknown hashing objective {objective!r} for L_ori; valid choices: {', '.join(list_hashing())}")
+        elif not isinstance(objective, HashingObjective):
             raise ValueError(
-                f"{self.name} needs the checkpoint's hashing objective (L_ori), got {type(objective).__name__}; "
-                "build it with hashguard.hashing.create_hashing(config['hash_method'], bits=..., train_labels=...)"
+                f"{self.name} needs the model's hashing objective (L_ori): a name such as 'dpsh', or "
+                "hashguard.hashing.create_hashing(name, bits=..., train_labels=...); "
+                f"got {type(objective).__name__}"
             )
         self.check_params(params)
         fields = set(DefenseConfig.__dataclass_fields__)
@@ -191,6 +202,11 @@ class Defense:
         already holds the state of the same run, continues after its last epoch.
         """
         cfg = self.config
+        if isinstance(self.objective, str):
+            from ..hashing import create_hashing
+
+            self.objective = create_hashing(self.objective, bits=int(self.source.bits),
+                                            train_labels=torch.as_tensor(train.labels).float())
         if len(train) != self.objective.num_train:
             raise ValueError(
                 f"the hashing objective was built for {self.objective.num_train} training items but the training split "

@@ -58,6 +58,11 @@ class HashModel(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    @property
+    def channels(self) -> int:
+        """Input channels (the length of the normalisation's mean)."""
+        return int(self.mean.shape[1])
+
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """The backbone's features of the normalised images (N, D), below the hash layer."""
         check_images(x, channels=self.mean.shape[1], check_values=self.check_inputs)
@@ -120,7 +125,9 @@ def encode_dataset(
     from tqdm.auto import tqdm
 
     from ..data.base import TensorImageDataset
+    from .contract import check_hash_model
 
+    check_hash_model(model, where="encode_dataset")
     codes = []
     if isinstance(dataset, TensorImageDataset):  # in-memory: slicing beats a DataLoader
         n = len(dataset)
