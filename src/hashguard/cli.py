@@ -35,13 +35,111 @@ def _device(name: str) -> str:
     return name
 
 
-def _load_splits(dataset: str, seed: int, data_dir: Optional[str]):
+def _load_splits(dataset: str, seed: int, data_dir: Optional[str], image_size: Optional[int] = None,
+                 resize: Optional[int] = None):
     from .data import load_splits
 
     try:
-        return load_splits(dataset, seed, data_dir)
+        return load_splits(dataset, seed, data_dir, image_size=image_size, resize=resize)
     except ValueError as err:
         raise SystemExit(f"error: {err}") from None
+
+
+def _select(text: Optional[str]):
+    """``--select``: an index (tuple outputs) or a key (dict outputs)."""
+    if text is None:
+        return None
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+def _model_kwargs(text: Optional[str]) -> Dict[str, Any]:
+    import json
+
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as err:
+        raise SystemExit(f"error: --model-kwargs must be a JSON object such as '{{\"bits\": 32}}' ({err})") from None
+    if not isinstance(value, dict):
+        raise SystemExit(f"error: --model-kwargs must be a JSON object such as '{{\"bits\": 32}}', got {text!r}")
+    return value
+
+
+def _load_model(args: argparse.Namespace, device: str):
+    """The model of ``--model CHECKPOINT`` or ``--model-def FILE.py:NAME --weights W``, its
+    description for records, and its dataset's splits. Everything is checked here, before any work."""
+    from .models import load_checkpoint, load_external_model
+
+    if (args.model is None) == (args.model_def is None):
+        raise SystemExit("error: give exactly one of --model CHECKPOINT (written by hashguard train) or "
+                         "--model-def FILE.py:NAME --weights STATE_DICT.pth (your own network)")
+    if args.model is not None:
+        extra = [f for f, v in (("--weights", args.weights), ("--input-norm", args.input_norm),
+                                ("--model-kwargs", args.model_kwargs), ("--select", args.select)) if v is not None]
+        if extra:
+            raise SystemExit(f"error: {', '.join(extra)} go with --model-def (your own network), not with --model")
+        model, config = load_checkpoint(args.model, map_location=device)
+        dataset = args.dataset or config["dataset"]
+        if args.dataset and args.dataset != config["dataset"]:
+            raise SystemExit(f"error: {args.model} was trained on {config['dataset']!r}, not {args.dataset!r}")
+        data_dir = args.data_dir or config.get("data_dir")
+        image_size = args.image_size if args.image_size is not None else config.get("image_size")
+        resize = args.resize if args.resize is not None else config.get("resize")
+        splits = _load_splits(dataset, int(config.get("seed", 0)), data_dir, image_size, resize)
+        meta = {"dataset": dataset, "bits": int(config["bits"]), "hash_method": config.get("hash_method"),
+                "backbone": config["backbone"], "model": str(args.model), "seed": int(config.get("seed", 0))}
+        return model, meta, splits, config
+    if args.input_norm is None:
+        raise SystemExit("error: --model-def needs --input-norm: the normalisation your network was trained with "
+                         "(imagenet, none, or MEAN/STD such as 0.5,0.5,0.5/0.25,0.25,0.25); hashguard feeds images "
+                         "in [0, 1] and normalises inside the model")
+    if args.dataset is None:
+        raise SystemExit("error: --model-def needs --dataset (lists for your own list files with --data-dir DIR, "
+                         "or a registered dataset: see `hashguard datasets`)")
+    splits = _load_splits(args.dataset, 0, args.data_dir, args.image_size, args.resize)
+    from .data.batching import load_images
+    import torch
+
+    example = load_images(splits.query, torch.arange(min(2, len(splits.query))))
+    model, info = load_external_model(
+        args.model_def, args.weights, input_norm=args.input_norm, output=args.output, select=_select(args.select),
+        kwargs=_model_kwargs(args.model_kwargs), example=example, device=device,
+    )
+    meta = {"dataset": args.dataset, "bits": model.bits, "hash_method": getattr(args, "hash", None),
+            "backbone": "external", "model": None, "seed": 0, **info}
+    return model, meta, splits, None
+
+
+def _add_model_options(p: argparse.ArgumentParser, *, objective: bool = False) -> None:
+    """--model, or --model-def/--weights/--input-norm/... for a user's own network; --dataset etc."""
+    from .data import list_datasets
+
+    p.add_argument("--model", default=None, help="checkpoint written by `hashguard train` (or --model-def)")
+    g = p.add_argument_group("your own network (instead of --model)")
+    g.add_argument("--model-def", default=None, metavar="FILE.py:NAME",
+                   help="class or function in FILE.py that builds your network (called with --model-kwargs)")
+    g.add_argument("--weights", default=None, metavar="STATE_DICT",
+                   help="its weights: torch.save(net.state_dict(), path); read with weights_only=True, never unpickled")
+    g.add_argument("--model-kwargs", default=None, metavar="JSON", help='keyword arguments of NAME, e.g. \'{"bits": 32}\'')
+    g.add_argument("--input-norm", default=None, metavar="NORM",
+                   help="normalisation it was trained with: imagenet, none, or MEAN/STD per channel "
+                        "(e.g. 0.5,0.5,0.5/0.25,0.25,0.25); required with --model-def")
+    g.add_argument("--output", default="logits", choices=["logits", "tanh"],
+                   help="what the network returns: pre-activation codes (logits, default) or tanh outputs")
+    g.add_argument("--select", default=None, metavar="INDEX|KEY",
+                   help="the code tensor's index (tuple output) or key (dict output)")
+    if objective:
+        from .hashing import list_hashing
+
+        g.add_argument("--hash", default="dpsh", choices=list_hashing(),
+                       help="the objective your network was trained with: the defense's L_ori term (default dpsh)")
+    p.add_argument("--dataset", default=None, choices=list_datasets(),
+                   help="dataset (default: the checkpoint's); `lists` reads your own list files from --data-dir")
+    p.add_argument("--image-size", type=int, default=None,
+                   help="resize + centre-crop disk images to this size (lists: files' own size by default; "
+                        "benchmarks: 224)")
+    p.add_argument("--resize", type=int, default=None, help="shorter side before the crop (benchmarks: 256)")
 
 
 def _topk(arg: Optional[int], splits) -> Optional[int]:
@@ -66,7 +164,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .hashing import TrainConfig, train_checkpoint
 
     device = _device(args.device)
-    splits = _load_splits(args.dataset, args.seed, args.data_dir)
+    splits = _load_splits(args.dataset, args.seed, args.data_dir, args.image_size, args.resize)
     topk = _topk(args.topk, splits)
     print(splits.summary())
     warmup = args.warmup_epochs if args.warmup_epochs is not None else (0 if args.pretrained else 2)
@@ -82,6 +180,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     record = train_checkpoint(
         splits, args.out, backbone=args.backbone, hash_method=args.hash, bits=args.bits, seed=args.seed,
         pretrained=args.pretrained, config=config, topk=topk, data_dir=args.data_dir, device=device,
+        image_size=args.image_size, resize=args.resize,
         progress=not args.quiet, log=None if args.quiet else (lambda line: print(line, file=sys.stderr)),
     )
     print(f"clean mAP@{topk or 'all'} = {record['clean_map']:.4f}  ({args.hash}, {args.backbone}, {args.bits} bits, "
@@ -91,11 +190,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .hashing.evaluation import retrieval_map
-    from .models import load_checkpoint
 
-    model, config = load_checkpoint(args.model, map_location=_device(args.device))
-    data_dir = args.data_dir or config.get("data_dir")
-    splits = _load_splits(config["dataset"], int(config.get("seed", 0)), data_dir)
+    model, meta, splits, _ = _load_model(args, _device(args.device))
     topk = _topk(args.topk, splits)
     value = retrieval_map(
         model, splits.query, splits.database, topk=topk, num_workers=args.workers, progress=not args.quiet
@@ -103,17 +199,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     record = {
         "map": value,
         "topk": topk,
-        "dataset": config["dataset"],
-        "bits": int(config["bits"]),
-        "hash_method": config.get("hash_method"),
-        "backbone": config["backbone"],
+        **meta,
         "n_queries": len(splits.query),
         "n_database": len(splits.database),
-        "model": str(args.model),
         "version": __version__,
     }
-    print(f"mAP@{topk or 'all'} = {value:.4f}  ({record['dataset']}, {record['hash_method']}, "
-          f"{record['backbone']}, {record['bits']} bits, {record['n_queries']} queries)")
+    what = meta.get("model_def") or f"{meta['hash_method']}, {meta['backbone']}"
+    print(f"mAP@{topk or 'all'} = {value:.4f}  ({record['dataset']}, {what}, {record['bits']} bits, "
+          f"{record['n_queries']} queries)")
     if args.json:
         atomic_write_json(args.json, record)
     return 0
@@ -165,20 +258,20 @@ def cmd_attack(args: argparse.Namespace) -> int:
             params["early_stop"] = args.early_stop
         if args.queries is not None and args.queries < 1:
             raise ValueError(f"--queries must be >= 1, got {args.queries}")
-        model, config = load_checkpoint(args.model, map_location=device)
+        model, meta, splits, config = _load_model(args, device)
         surrogate = None
         if args.surrogate:
             surrogate, s_config = load_checkpoint(args.surrogate, map_location=device)
-            if (s_config["dataset"], s_config.get("seed", 0)) != (config["dataset"], config.get("seed", 0)):
+            if s_config["dataset"] != meta["dataset"] or (
+                config is not None and s_config.get("seed", 0) != config.get("seed", 0)
+            ):
                 raise ValueError(
                     f"surrogate was trained on {s_config['dataset']} (seed {s_config.get('seed', 0)}) but the victim on "
-                    f"{config['dataset']} (seed {config.get('seed', 0)}); use models of the same dataset split"
+                    f"{meta['dataset']} (seed {meta['seed']}); use models of the same dataset split"
                 )
-        data_dir = args.data_dir or config.get("data_dir")
-        splits = _load_splits(config["dataset"], int(config.get("seed", 0)), data_dir)
         topk = _topk(args.topk, splits)
         n = len(splits.query) if args.queries is None else min(args.queries, len(splits.query))
-        protocol = args.protocol or protocol_path(Path(args.json).resolve().parent, config["dataset"], args.seed, n)
+        protocol = args.protocol or protocol_path(Path(args.json).resolve().parent, meta["dataset"], args.seed, n)
         record = run_attack(
             model, splits, args.method, targeted=args.targeted, n_queries=n, seed=args.seed, topk=topk,
             surrogate=surrogate, params=params, protocol_file=protocol, batch_size=args.batch_size,
@@ -186,11 +279,7 @@ def cmd_attack(args: argparse.Namespace) -> int:
         )
     except ValueError as err:
         raise SystemExit(f"error: {err}") from None
-    record.update({
-        "dataset": config["dataset"], "bits": int(config["bits"]), "hash_method": config.get("hash_method"),
-        "backbone": config["backbone"], "model": str(args.model), "surrogate": args.surrogate,
-        "protocol_file": str(protocol), "device": device,
-    })
+    record.update({**meta, "surrogate": args.surrogate, "protocol_file": str(protocol), "device": device})
     _print_attack(record)
     atomic_write_json(args.json, record)
     return 0
@@ -207,14 +296,29 @@ def cmd_defend(args: argparse.Namespace) -> int:
         params["batch_size"] = args.batch_size
     if args.lr is not None:
         params["lr"] = args.lr
-    if args.out and Path(args.out).resolve() == Path(args.model).resolve():
-        raise SystemExit("error: --out must differ from --model (the defended model is a new checkpoint)")
+    if args.out and any(p and Path(args.out).resolve() == Path(p).resolve() for p in (args.model, args.weights)):
+        raise SystemExit("error: --out must differ from --model / --weights (the defended model is a new file)")
+    device = _device(args.device)
+    log = None if args.quiet else (lambda line: print(line, file=sys.stderr))
     try:
-        config = defend_checkpoint(
-            args.model, args.method, args.out, params=params, device=_device(args.device),
-            eval_queries=args.eval_queries, eval_steps=args.eval_steps, progress=not args.quiet,
-            log=None if args.quiet else (lambda line: print(line, file=sys.stderr)),
-        )
+        if args.model_def is not None:
+            from .defenses import defend_external
+
+            model, meta, splits, _ = _load_model(args, device)
+            info = {k: v for k, v in meta.items() if k not in ("model", "backbone", "seed", "hash_method")}
+            config = defend_external(
+                model, info, args.method, args.out, splits, hash_method=args.hash, params=params,
+                eval_queries=args.eval_queries, eval_steps=args.eval_steps, progress=not args.quiet, log=log,
+            )
+        else:
+            if args.dataset or args.image_size or args.resize:
+                raise SystemExit("error: --dataset/--image-size/--resize go with --model-def; a checkpoint knows its dataset")
+            if args.model is None:
+                raise SystemExit("error: give --model CHECKPOINT or --model-def FILE.py:NAME --weights STATE_DICT.pth")
+            config = defend_checkpoint(
+                args.model, args.method, args.out, params=params, device=device,
+                eval_queries=args.eval_queries, eval_steps=args.eval_steps, progress=not args.quiet, log=log,
+            )
     except ValueError as err:
         raise SystemExit(f"error: {err}") from None
     last = config["defense"]["history"][-1] if config["defense"]["history"] else {}
@@ -227,10 +331,14 @@ def cmd_defend(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import get_preset, load_spec_file, run_bench
 
-    if (args.preset is None) == (args.grid is None):
-        raise SystemExit("error: give exactly one of --preset NAME (quick, paper) or --grid FILE.toml")
+    if args.preset is not None and args.grid is not None or (args.preset is None and args.grid is None
+                                                               and args.model_def is None and args.model is None):
+        raise SystemExit("error: give exactly one of --preset NAME (quick, paper) or --grid FILE.toml "
+                         "(with --model-def alone the quick preset's attacks and defenses run on your network)")
     try:
-        spec = get_preset(args.preset) if args.preset else load_spec_file(args.grid)
+        spec = get_preset(args.preset or "quick") if args.grid is None else load_spec_file(args.grid)
+        if args.model_def is not None or args.model is not None:
+            _add_own_model(spec, args)
         if args.queries is not None:
             spec.queries = args.queries
         if args.seed is not None:
@@ -246,6 +354,41 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if result["report"]:
         print(f"report: {result['report']['html']} (and {result['report']['md']})")
     return 0
+
+
+def _add_own_model(spec, args: argparse.Namespace) -> None:
+    """``hashguard bench --model-def ...`` or ``--model CHECKPOINT``: the model joins the grid as an
+    existing model; with a preset it replaces the preset's trained models (nothing is trained)."""
+    if args.model is not None:
+        if args.model_def is not None:
+            raise ValueError("give --model CHECKPOINT or --model-def FILE.py:NAME, not both")
+        entry = {"name": args.name or Path(args.model).stem, "checkpoint": str(Path(args.model).expanduser().resolve())}
+        if args.data_dir:
+            entry["data_dir"] = str(Path(args.data_dir).resolve())
+        if args.grid is None:
+            spec.datasets = []
+            spec.name = f"{spec.name} on {entry['name']}"
+        spec.models = list(spec.models) + [entry]
+        spec.validate()
+        return
+    if args.input_norm is None or args.dataset is None:
+        raise ValueError("--model-def needs --input-norm (imagenet, none or MEAN/STD) and --dataset (lists for your "
+                         "own list files in --data-dir)")
+    file, _, name = args.model_def.rpartition(":")
+    entry = {
+        "name": args.name or name, "def": f"{Path(file).expanduser().resolve()}:{name}", "dataset": args.dataset,
+        "input_norm": args.input_norm, "output": args.output, "select": _select(args.select),
+        "kwargs": _model_kwargs(args.model_kwargs), "hash_method": args.hash,
+        "data_dir": str(Path(args.data_dir).resolve()) if args.data_dir else None,
+        "image_size": args.image_size, "resize": args.resize,
+    }
+    if args.weights:
+        entry["weights"] = str(Path(args.weights).expanduser().resolve())
+    if args.grid is None:
+        spec.datasets = []
+        spec.name = f"{spec.name} on {entry['name']}"
+    spec.models = list(spec.models) + [entry]
+    spec.validate()
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -274,6 +417,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a hashing model and print its clean mAP")
     p.add_argument("--dataset", default="mnist-mosaic", choices=list_datasets())
     p.add_argument("--data-dir", help="folder with the list files of a dataset read from disk")
+    p.add_argument("--image-size", type=int, default=None,
+                   help="resize + centre-crop disk images to this size (lists: files' own size by default; benchmarks: 224)")
+    p.add_argument("--resize", type=int, default=None, help="shorter side before the crop (benchmarks: 256)")
     p.add_argument("--backbone", default="cnn", choices=list_backbones())
     p.add_argument("--pretrained", action="store_true", help="start from ImageNet weights (downloads them)")
     p.add_argument("--hash", default="dpsh", choices=list_hashing(), help="hashing objective")
@@ -292,8 +438,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch log")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="clean mAP of a checkpoint on its dataset")
-    p.add_argument("--model", required=True, help="checkpoint written by 'hashguard train'")
+    p = sub.add_parser("evaluate", help="clean mAP of a checkpoint (or of your own network) on its dataset")
+    _add_model_options(p)
     p.add_argument("--topk", type=int, default=None, help=TOPK_HELP)
     p.add_argument("--json", help="also write the result to this JSON file")
     p.add_argument("--data-dir", help="override the dataset folder stored in the checkpoint")
@@ -304,8 +450,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .attacks import list_attacks
 
-    p = sub.add_parser("attack", help="attack a checkpoint under the evaluation protocol and write a JSON record")
-    p.add_argument("--model", required=True, help="victim checkpoint (.pt) written by `hashguard train`")
+    p = sub.add_parser("attack", help="attack a checkpoint (or your own network) under the evaluation protocol; write a JSON record")
+    _add_model_options(p)
     p.add_argument("--method", required=True, choices=list_attacks(), metavar="NAME",
                    help="attack: " + ", ".join(list_attacks()))
     p.add_argument("--targeted", action="store_true", help="targeted variant (targets drawn once per seed and saved)")
@@ -330,11 +476,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .defenses import list_defenses
 
-    p = sub.add_parser("defend", help="adversarially train a checkpoint and write the defended checkpoint")
-    p.add_argument("--model", required=True, help="checkpoint to harden (its hashing objective is the L_ori term)")
+    p = sub.add_parser("defend", help="adversarially train a checkpoint (or your own network) and write the defended one")
+    _add_model_options(p, objective=True)
     p.add_argument("--method", required=True, choices=list_defenses(), metavar="NAME",
                    help="defense: " + ", ".join(list_defenses()))
-    p.add_argument("--out", required=True, help="defended checkpoint (.pt); <out>.resume.pt holds the state per epoch")
+    p.add_argument("--out", required=True, help="defended checkpoint (.pt; with --model-def: your network's state_dict, "
+                   "described in <out>.json); <out>.resume.pt holds the state per epoch")
     p.add_argument("--epochs", type=int, default=None, help="epochs (default: the paper's: saat 20, atrdh 100, cgat 30, pga-at 20)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=None)
@@ -343,6 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="defense setting, repeatable (e.g. steps=10, lam=2, eps=0.0314)")
     p.add_argument("--eval-queries", type=int, default=200, help="validation images in the per-epoch log")
     p.add_argument("--eval-steps", type=int, default=10, help="PgA iterations of the per-epoch attacked mAP")
+    p.add_argument("--data-dir", default=None, help="dataset directory (with --model-def and a dataset read from disk)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
     p.add_argument("--quiet", action="store_true", help="no progress bars or epoch log")
     p.set_defaults(func=cmd_defend)
@@ -350,6 +498,8 @@ def build_parser() -> argparse.ArgumentParser:
     from .bench import list_presets
 
     p = sub.add_parser("bench", help="run a benchmark grid (train, attack, defend, re-attack) and write the report")
+    _add_model_options(p, objective=True)
+    p.add_argument("--name", default=None, help="your network's name in the report (default: NAME of --model-def)")
     p.add_argument("--preset", default=None, metavar="NAME", help="named grid: " + ", ".join(list_presets()))
     p.add_argument("--grid", default=None, metavar="FILE", help="a grid file (.toml, .yaml or .json; see the README)")
     p.add_argument("--out", required=True, help="results directory: records, checkpoints, report (re-run to resume)")

@@ -2,7 +2,9 @@
 
 :func:`plan` turns a :class:`~hashguard.bench.spec.BenchSpec` into a list of :class:`Run`:
 
-    train        one per model (dataset x backbone x objective x bits); writes a checkpoint
+    train        one per model (dataset x backbone x objective x bits); writes a checkpoint;
+                 for an existing model (``[[models]]``) it loads the model and records its clean
+                 mAP, the model file and the SHA-256 of its weights, and trains nothing
     attack       every table attack on every undefended model, on ``spec.queries`` queries
     convergence  the convergence attacks at each iteration count, on ``convergence.queries``
     defense      every defense on every model; writes a defended checkpoint
@@ -44,12 +46,42 @@ class Run:
         return RecordStore.key_of(self.config)
 
 
+EXTERNAL = "external"
+# what an existing model's records are keyed by (everything its results depend on)
+EXTERNAL_IDENTITY = ("dataset", "data_dir", "image_size", "resize", "checkpoint", "def", "kwargs", "weights_sha256", "fingerprint",
+                     "input_norm", "output", "select", "hash_method")
+
+
 def model_identity(dataset: str, backbone: str, objective: str, bits: int) -> Dict[str, Any]:
     return {"dataset": dataset, "backbone": backbone, "hash_method": objective, "bits": int(bits)}
 
 
+def external_identity(entry: Dict[str, Any]) -> Dict[str, Any]:
+    """The identity of an existing model of ``[[models]]``: its name and what its results depend on."""
+    return {"name": entry["name"], **{k: entry.get(k) for k in EXTERNAL_IDENTITY}}
+
+
+def is_external(identity: Dict[str, Any]) -> bool:
+    return "name" in identity
+
+
+def model_id(identity: Dict[str, Any]) -> tuple:
+    """A hashable id of a model of the grid (its name for existing models)."""
+    if is_external(identity):
+        return ("model", identity["name"])
+    return (identity["dataset"], identity["backbone"], identity["hash_method"], identity["bits"])
+
+
+def same_data(a: Dict[str, Any], b: Dict[str, Any]) -> bool:
+    """Whether two models were evaluated on the same dataset split (transfer needs that)."""
+    return all(a.get(k) == b.get(k) for k in ("dataset", "data_dir", "image_size", "resize"))
+
+
 def model_label(identity: Dict[str, Any]) -> str:
-    """``DPSH-32 (cnn, mnist-mosaic)``: how a model is named in tables and figures."""
+    """``DPSH-32 (cnn, mnist-mosaic)``, or ``mine (lists)`` for an existing model: how a model is
+    named in tables and figures."""
+    if is_external(identity):
+        return f"{identity['name']} ({identity['dataset']})"
     return f"{identity['hash_method'].upper()}-{identity['bits']} ({identity['backbone']}, {identity['dataset']})"
 
 
@@ -97,7 +129,15 @@ def _attack_runs(spec, role, attacks: AttackSet, identity, model_key, *, defense
 
 
 def models_of(spec: BenchSpec) -> List[Dict[str, Any]]:
-    return [model_identity(*combo) for combo in itertools.product(spec.datasets, spec.backbones, spec.objectives, spec.bits)]
+    """The grid's models: the trained ones (datasets x backbones x objectives x bits), then the existing ones."""
+    trained = [model_identity(*combo) for combo in itertools.product(spec.datasets, spec.backbones, spec.objectives, spec.bits)]
+    return trained + [external_identity(m) for m in spec.models]
+
+
+def train_run(spec: BenchSpec, identity: Dict[str, Any]) -> "Run":
+    if is_external(identity):
+        return Run(TRAIN, {"kind": EXTERNAL, **identity}, identity)
+    return Run(TRAIN, train_config(spec, identity), identity)
 
 
 def plan(spec: BenchSpec) -> List[Run]:
@@ -106,7 +146,7 @@ def plan(spec: BenchSpec) -> List[Run]:
     model_keys: Dict[int, str] = {}
     models = models_of(spec)
     for i, identity in enumerate(models):
-        train = Run(TRAIN, train_config(spec, identity), identity)
+        train = train_run(spec, identity)
         model_keys[i] = train.key
         runs.append(train)
         runs += _attack_runs(spec, ATTACK, spec.attacks, identity, train.key)
@@ -128,7 +168,7 @@ def plan(spec: BenchSpec) -> List[Run]:
             runs += _attack_runs(spec, REATTACK, spec.defenses.attacks(), identity, defense.key, defense=name)
     transfer = spec.transfer
     for (i, victim), (j, surrogate) in itertools.product(enumerate(models), repeat=2):
-        if victim["dataset"] != surrogate["dataset"]:
+        if not same_data(victim, surrogate):
             continue
         for method, targeted in [(m, False) for m in transfer.untargeted] + [(m, True) for m in transfer.targeted]:
             config = attack_config(
@@ -140,5 +180,6 @@ def plan(spec: BenchSpec) -> List[Run]:
     return runs
 
 
-__all__ = ["Run", "plan", "models_of", "model_identity", "model_label", "train_config", "attack_config",
+__all__ = ["Run", "plan", "models_of", "model_identity", "model_label", "model_id", "external_identity", "is_external",
+           "same_data", "train_config", "attack_config", "EXTERNAL",
            "TRAIN", "ATTACK", "CONVERGENCE", "DEFENSE", "REATTACK", "TRANSFER"]

@@ -29,7 +29,8 @@ from typing import Dict, List, Optional, Tuple
 from .. import __version__
 from .._atomic import atomic_write_bytes, atomic_write_text
 from . import figures
-from .plan import ATTACK, CONVERGENCE, DEFENSE, REATTACK, TRAIN, TRANSFER, models_of, plan
+from .plan import (ATTACK, CONVERGENCE, DEFENSE, REATTACK, TRAIN, TRANSFER, is_external, model_id, models_of, plan,
+                   same_data)
 from .robust import worst_case
 from .runner import load_spec_of, open_store
 
@@ -171,12 +172,15 @@ class _Results:
 
     @staticmethod
     def _mid(identity: Dict) -> Tuple:
-        return (identity["dataset"], identity["backbone"], identity["hash_method"], identity["bits"])
+        return model_id(identity)
 
     def _short_labels(self) -> Dict[Tuple, str]:
         s = self.spec
         labels = {}
         for m in self.models:
+            if is_external(m):
+                labels[self._mid(m)] = m["name"]
+                continue
             parts = [m["hash_method"].upper() + f"-{m['bits']}"]
             if len(s.backbones) > 1:
                 parts.append(m["backbone"])
@@ -234,7 +238,8 @@ def _header(doc: _Doc, res: _Results, run_seconds: Optional[float]) -> None:
     ])
     trained = [res.record(r) for r in res.runs_of(TRAIN)]
     rows = [[res.label(r.model), _pct(rec["metrics"]["clean_map"]) if rec else "-",
-             f"{rec['timings']['train_seconds']:.0f}" if rec else "-"] for r, rec in zip(res.runs_of(TRAIN), trained)]
+             "-" if not rec else "existing model" if is_external(r.model) else f"{rec['timings']['train_seconds']:.0f}"]
+            for r, rec in zip(res.runs_of(TRAIN), trained)]
     doc.heading("Models", 2)
     doc.table(["model", "clean mAP (%), all queries", "training (s)"], rows)
 
@@ -361,11 +366,15 @@ def _transfer_tables(doc: _Doc, res: _Results) -> None:
     doc.heading("Transferability: rows = surrogate (where the attack was optimised), columns = victim", 2)
     for method, targeted in dict.fromkeys((r.config["method"], r.config["targeted"]) for r in runs):
         metric = "t_map" if targeted else "map"
-        for dataset in res.spec.datasets:
-            models = [m for m in res.models if m["dataset"] == dataset]
+        groups: List[List[Dict]] = []
+        for m in res.models:  # models evaluated on the same data, in grid order
+            group = next((g for g in groups if same_data(g[0], m)), None)
+            group.append(m) if group is not None else groups.append([m])
+        for models in groups:
+            dataset = models[0]["dataset"]
             cells = {}
             for r in runs:
-                if (r.config["method"], r.config["targeted"], r.model["dataset"]) == (method, targeted, dataset):
+                if (r.config["method"], r.config["targeted"]) == (method, targeted) and same_data(r.model, models[0]):
                     rec = res.record(r)
                     cells[(res._mid(r.surrogate), res._mid(r.model))] = _pct(rec["metrics"][metric]) if rec else "-"
             rows = [[res.label(s)] + [cells.get((res._mid(s), res._mid(v)), "-") for v in models] for s in models]

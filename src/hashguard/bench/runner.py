@@ -26,7 +26,8 @@ from typing import Any, Callable, Dict, Optional
 
 from .._atomic import atomic_write_bytes, atomic_write_json
 from .grid import run_grid
-from .plan import ATTACK, CONVERGENCE, DEFENSE, REATTACK, TRAIN, TRANSFER, Run, plan
+from ..data.batching import load_images
+from .plan import ATTACK, CONVERGENCE, DEFENSE, REATTACK, TRAIN, TRANSFER, Run, is_external, plan
 from .spec import BenchSpec
 from .store import RecordStore
 
@@ -70,22 +71,34 @@ def open_store(spec: BenchSpec, out: str | Path) -> RecordStore:
 
 
 class _Context:
-    """Loaded splits, models and attack caches, kept while consecutive runs use them."""
+    """Loaded splits, models and attack caches, kept while consecutive runs use them.
 
-    def __init__(self, spec: BenchSpec, out: Path, data_dir: Optional[str], device: str, progress: bool, log):
+    ``sources`` says where a model key's weights come from when it is not a checkpoint the grid
+    trained: ``("external", identity)`` an existing model of ``[[models]]``, ``("object", name)`` a
+    model given in memory (``objects``), ``("defended", base key)`` a defended copy of either,
+    whose network's state_dict is ``models/<key>.pt``."""
+
+    def __init__(self, spec: BenchSpec, out: Path, data_dir: Optional[str], device: str, progress: bool, log,
+                 objects: Optional[Dict[str, Any]] = None):
         self.spec, self.out, self.data_dir, self.device = spec, out, data_dir, device
         self.progress, self.log = progress, log
-        self._splits: Dict[str, Any] = {}
+        self.objects = dict(objects or {})  # name -> (model, splits)
+        self.sources: Dict[str, tuple] = {}
+        self._splits: Dict[Any, Any] = {}
         self._models: Dict[str, Any] = {}
         self._attack_cache_key: Any = None
         self._attack_cache: Dict[str, Any] = {}
 
-    def splits(self, dataset: str):
+    def splits(self, config: Dict[str, Any]):
+        """The splits a run's model is evaluated on (its own ``data_dir`` / image size, if any)."""
         from ..data import load_splits
 
-        if dataset not in self._splits:
-            self._splits = {dataset: load_splits(dataset, self.spec.seed, self.data_dir)}
-        return self._splits[dataset]
+        if config.get("name") in self.objects:
+            return self.objects[config["name"]][1]
+        key = (config["dataset"], config.get("data_dir") or self.data_dir, config.get("image_size"), config.get("resize"))
+        if key not in self._splits:
+            self._splits = {key: load_splits(key[0], self.spec.seed, key[1], image_size=key[2], resize=key[3])}
+        return self._splits[key]
 
     def topk(self, splits) -> Optional[int]:
         if self.spec.topk == "default":
@@ -95,19 +108,57 @@ class _Context:
     def checkpoint(self, key: str) -> Path:
         return self.out / "models" / f"{key}.pt"
 
-    def model(self, key: str):
-        from ..models import load_checkpoint
+    def _load(self, key: str):
+        import copy
 
+        import torch
+
+        from ..models import load_checkpoint, load_external_model, unwrap
+        from ..models.external import load_state_into
+
+        source = self.sources.get(key)
+        if source is not None and source[0] == "object":
+            return self.objects[source[1]][0]
+        if source is not None and source[0] == "external":
+            identity = source[1]
+            splits = self.splits(identity)
+            example = load_images(splits.query, torch.arange(min(2, len(splits.query))))
+            entry = next(m for m in self.spec.models if m["name"] == identity["name"])
+            if entry.get("checkpoint"):
+                return load_checkpoint(entry["checkpoint"], map_location=self.device)[0]
+            model, _ = load_external_model(
+                entry["def"], entry.get("weights"), input_norm=entry["input_norm"], output=entry["output"],
+                select=entry.get("select"), kwargs=entry.get("kwargs"), example=example, device=self.device,
+            )
+            return model
+        path = self.checkpoint(key)
+        if not path.is_file():
+            raise ValueError(
+                f"checkpoint {path} is missing although its record exists; delete "
+                f"{self.out / 'records' / (key + '.json')} and every record whose config has "
+                f'"model": "{key}" (their results came from the lost weights), then re-run'
+            )
+        if source is not None and source[0] == "defended" and self.spec_entry(source[1]).get("checkpoint"):
+            model, _ = load_checkpoint(path, map_location=self.device)  # a hashguard checkpoint, defended
+            return model
+        if source is not None and source[0] == "defended":  # the user's network, defended
+            model = copy.deepcopy(self.model(source[1]))
+            load_state_into(unwrap(model), torch.load(path, map_location="cpu", weights_only=True), source=str(path))
+            return model.to(self.device).eval()
+        model, _ = load_checkpoint(path, map_location=self.device)
+        return model
+
+    def spec_entry(self, key: str) -> Dict[str, Any]:
+        """The ``[[models]]`` entry behind an existing model's key (empty for other models)."""
+        source = self.sources.get(key)
+        if source is None or source[0] != "external":
+            return {}
+        return next(m for m in self.spec.models if m["name"] == source[1]["name"])
+
+    def model(self, key: str):
         if key not in self._models:
-            path = self.checkpoint(key)
-            if not path.is_file():
-                raise ValueError(
-                    f"checkpoint {path} is missing although its record exists; delete "
-                    f"{self.out / 'records' / (key + '.json')} and every record whose config has "
-                    f'"model": "{key}" (their results came from the lost weights), then re-run'
-                )
-            model, _ = load_checkpoint(path, map_location=self.device)
-            if len(self._models) >= 2:  # victim + surrogate at most
+            model = self._load(key)
+            if len(self._models) >= 3:  # victim + surrogate (+ the base of a defended copy) at most
                 self._models.pop(next(iter(self._models)))
             self._models[key] = model
         return self._models[key]
@@ -123,7 +174,17 @@ def _train(ctx: _Context, run: Run):
     from ..models import load_checkpoint
 
     c = run.config
-    splits = ctx.splits(c["dataset"])
+    splits = ctx.splits(c)
+    if is_external(run.model):
+        from ..hashing.evaluation import retrieval_map
+
+        start = time.perf_counter()
+        model = ctx.model(run.key)
+        topk = ctx.topk(splits)
+        clean_map = retrieval_map(model, splits.query, splits.database, topk=topk, progress=ctx.progress)
+        metrics = {"clean_map": clean_map, "topk": topk, "bits": int(model.bits), "checkpoint": None,
+                   "model_def": c.get("def"), "weights_sha256": c.get("weights_sha256")}
+        return metrics, {"load_and_evaluate_seconds": time.perf_counter() - start}
     path = ctx.checkpoint(run.key)
     if path.is_file():  # saved before a kill, record not yet written
         _, record = load_checkpoint(path, map_location="cpu")
@@ -140,19 +201,44 @@ def _train(ctx: _Context, run: Run):
 
 
 def _defend(ctx: _Context, run: Run):
-    from ..defenses import defend_checkpoint
-    from ..models import load_checkpoint
+    from ..defenses import defend_checkpoint, defend_model
+    from ..models import load_checkpoint, save_weights
 
     c = run.config
-    splits = ctx.splits(c["dataset"])
-    ctx.model(c["model"])  # fails clearly when the source checkpoint is gone
+    splits = ctx.splits(c)
+    base = ctx.model(c["model"])  # fails clearly when the source checkpoint is gone
     path = ctx.checkpoint(run.key)
+    params = {**c["params"], "seed": c["seed"]}
+    if c["epochs"] is not None:
+        params["epochs"] = c["epochs"]
+    if is_external(run.model) and ctx.spec_entry(c["model"]).get("checkpoint"):
+        if path.is_file():
+            _, record = load_checkpoint(path, map_location="cpu")
+        else:
+            record = defend_checkpoint(
+                ctx.spec_entry(c["model"])["checkpoint"], c["defense"], path, splits=splits, params=params,
+                device=ctx.device, eval_queries=c["eval_queries"], eval_steps=c["eval_steps"], progress=ctx.progress,
+                log=ctx.log,
+            )
+        defense = dict(record["defense"])
+        return {"defense": defense, "checkpoint": str(path.relative_to(ctx.out))}, {"defense_seconds": defense["seconds"]}
+    if is_external(run.model):
+        description = path.with_name(path.name + ".json")
+        if path.is_file() and description.is_file():
+            defense = json.loads(description.read_text())["defense"]
+        else:
+            resume = path.with_name(path.name + ".resume.pt")
+            defended, defense = defend_model(
+                base, c["defense"], splits, objective=c["hash_method"], params=params, resume_path=resume,
+                eval_queries=c["eval_queries"], eval_steps=c["eval_steps"], progress=ctx.progress, log=ctx.log,
+            )
+            atomic_write_json(description, {"defense": defense, "defended_from": c["model"], "name": c["name"]})
+            save_weights(defended, path)
+            resume.unlink(missing_ok=True)
+        return {"defense": defense, "checkpoint": str(path.relative_to(ctx.out))}, {"defense_seconds": defense["seconds"]}
     if path.is_file():
         _, record = load_checkpoint(path, map_location="cpu")
     else:
-        params = {**c["params"], "seed": c["seed"]}
-        if c["epochs"] is not None:
-            params["epochs"] = c["epochs"]
         record = defend_checkpoint(
             ctx.checkpoint(c["model"]), c["defense"], path, splits=splits, params=params, device=ctx.device,
             eval_queries=c["eval_queries"], eval_steps=c["eval_steps"], progress=ctx.progress, log=ctx.log,
@@ -165,7 +251,7 @@ def _attack(ctx: _Context, run: Run, example: bool):
     from ..attacks.protocol import protocol_path, run_attack
 
     c = run.config
-    splits = ctx.splits(c["dataset"])
+    splits = ctx.splits(c)
     victim = ctx.model(c["model"])
     surrogate = ctx.model(c["surrogate"]) if c["surrogate"] else None
     params = dict(c["params"])
@@ -174,7 +260,7 @@ def _attack(ctx: _Context, run: Run, example: bool):
         params["steps"] = c["steps"]
     n = c["queries"] or None
     n_total = len(splits.query)
-    protocol = protocol_path(ctx.out / "protocols", c["dataset"], ctx.spec.seed, min(n or n_total, n_total))
+    protocol = protocol_path(ctx.out / "protocols", data_label(c), ctx.spec.seed, min(n or n_total, n_total))
     out = run_attack(
         victim, splits, c["method"], targeted=c["targeted"], n_queries=n, seed=ctx.spec.seed, topk=ctx.topk(splits),
         surrogate=surrogate, params=params, protocol_file=protocol, batch_size=c["batch_size"], progress=ctx.progress,
@@ -194,6 +280,17 @@ def _attack(ctx: _Context, run: Run, example: bool):
     if "fit_seconds" in record:
         timings["fit_seconds"] = record["fit_seconds"]
     return record, timings
+
+
+def data_label(config: Dict[str, Any]) -> str:
+    """The dataset's name in protocol file names; a model with its own data folder or image size
+    gets a suffix, so models on other data never share queries and targets."""
+    own = [config.get(k) for k in ("data_dir", "image_size", "resize")]
+    if not any(v is not None for v in own):
+        return config["dataset"]
+    import hashlib
+
+    return f"{config['dataset']}-{hashlib.sha256(json.dumps(own).encode()).hexdigest()[:8]}"
 
 
 def example_keys(spec: BenchSpec, runs) -> set:
@@ -231,8 +328,12 @@ def run_bench(
     progress: bool = True,
     log: Optional[Callable[[str], None]] = None,
     report: bool = True,
+    objects: Optional[Dict[str, Any]] = None,
 ) -> Dict[str, Any]:
     """Run every missing run of ``spec`` into ``out`` and (with ``report``) write the report.
+
+    ``objects``: ``{name: (model, splits)}`` for the ``[[models]]`` entries given in memory
+    (``in_memory = true``; :func:`hashguard.evaluate_robustness` builds those).
 
     Returns ``{"records": [...], "seconds": ..., "report": {"md": path, "html": path} or None}``.
     Raises ``ValueError`` before any work for a bad grid, a missing ``data_dir`` or a results
@@ -240,13 +341,23 @@ def run_bench(
     """
     spec.validate()
     spec.check_data(data_dir)
+    missing = [m["name"] for m in spec.models if m.get("in_memory") and m["name"] not in (objects or {})]
+    if missing:
+        raise ValueError(f"models {missing} are given in memory: pass objects={{name: (model, splits)}}")
+    spec.resolve_models()
     out = Path(out)
     store = open_store(spec, out)
     atomic_write_json(out / SPEC_FILE, spec.to_dict())
     runs = plan(spec)
     by_key = {r.key: r for r in runs}
     examples = example_keys(spec, runs)
-    ctx = _Context(spec, out, data_dir, device, progress, log)
+    ctx = _Context(spec, out, data_dir, device, progress, log, objects=objects)
+    for r in runs:  # where the weights of models the grid does not train come from
+        if r.role == TRAIN and is_external(r.model):
+            in_memory = r.model["name"] in ctx.objects
+            ctx.sources[r.key] = ("object", r.model["name"]) if in_memory else ("external", r.model)
+        elif r.role == DEFENSE and is_external(r.model):
+            ctx.sources[r.key] = ("defended", r.config["model"])
 
     machine = machine_description(device)
 
@@ -281,7 +392,7 @@ def load_spec_of(out: str | Path) -> BenchSpec:
 
 
 def spec_from_json(data: Dict[str, Any]) -> BenchSpec:
-    return BenchSpec.from_dict(data, source=SPEC_FILE)
+    return BenchSpec.from_dict(data, source=SPEC_FILE, check_files=False)
 
 
 __all__ = ["SPEC_FILE", "example_keys", "load_spec_of", "open_store", "protocol_of", "run_bench"]

@@ -42,6 +42,19 @@ defaults, except the example lists)::
     untargeted = ["pga"]
     targeted = ["nag", "mainstay"]
 
+    [[models]]                       # existing models: attacked, defended, re-attacked, never trained
+    name = "mine"                    # how tables name it (unique)
+    def = "nets/mine.py:MyHashNet"   # FILE.py:NAME, relative to the grid file (or absolute)
+    weights = "nets/mine.pth"        # torch.save(net.state_dict(), ...): read with weights_only=True
+    dataset = "lists"                # any dataset; `lists` = your own list files in data_dir
+    data_dir = "data/mine"           # (default: --data-dir)
+    input_norm = "imagenet"          # or "none", or "0.5,0.5,0.5/0.25,0.25,0.25"
+    output = "tanh"                  # "logits" (default) or "tanh"
+    hash_method = "dpsh"             # the objective it was trained with: L_ori of the defenses
+
+A grid with ``[[models]]`` and none of datasets / backbones / objectives / bits trains nothing: it
+only evaluates the listed models; give the axes too to mix trained and existing models.
+
 Unknown keys, names that are not registered (datasets, backbones, objectives, attacks,
 defenses), an attack asked for in a mode it does not support, or a step override for a method
 that is not in the lists raise ``ValueError`` naming the problem and the valid choices.
@@ -132,15 +145,25 @@ class BenchSpec:
     transfer: TransferSet = field(default_factory=TransferSet)
     examples: List[str] = field(default_factory=lambda: ["pga", "mainstay"])  # retrieval-grid attacks
     example_rows: int = 4
+    models: List[Dict[str, Any]] = field(default_factory=list)  # existing models (see the module docstring)
 
     # -- building -----------------------------------------------------------------------------
 
     @classmethod
-    def from_dict(cls, data: Dict[str, Any], *, source: str = "the grid") -> "BenchSpec":
-        """Build from the nested dict of a TOML / YAML file; unknown keys raise ``ValueError``."""
+    def from_dict(cls, data: Dict[str, Any], *, source: str = "the grid", base_dir: Optional[Path] = None,
+                  check_files: bool = True) -> "BenchSpec":
+        """Build from the nested dict of a TOML / YAML file; unknown keys raise ``ValueError``.
+
+        ``base_dir``: the folder relative ``def`` / ``weights`` / ``data_dir`` paths of
+        ``[[models]]`` start from (the grid file's folder); ``check_files=False`` skips checking
+        that those files exist (a report of finished records needs none of them)."""
         if not isinstance(data, dict):
             raise ValueError(f"{source} must be a table of settings, got {type(data).__name__}")
         data = copy.deepcopy(data)
+        if data.get("models") and not any(k in data for k in ("datasets", "backbones", "objectives", "bits")):
+            data["datasets"] = []  # existing models only: nothing to train
+        if isinstance(data.get("models"), list) and base_dir is not None:
+            data["models"] = [_rebase(m, base_dir) for m in data["models"]]
         sections = {"attacks": AttackSet, "defenses": DefenseSet, "convergence": ConvergenceSet, "transfer": TransferSet}
         _check_keys(data, _fields(cls), source)
         kwargs: Dict[str, Any] = {}
@@ -156,7 +179,7 @@ class BenchSpec:
             if key in kwargs and not isinstance(kwargs[key], list):
                 kwargs[key] = [kwargs[key]]
         spec = cls(**kwargs)
-        spec.validate()
+        spec.validate(check_files=check_files)
         return spec
 
     def to_dict(self) -> Dict[str, Any]:
@@ -164,7 +187,7 @@ class BenchSpec:
 
     # -- checks -------------------------------------------------------------------------------
 
-    def validate(self) -> "BenchSpec":
+    def validate(self, *, check_files: bool = True) -> "BenchSpec":
         """Check every setting and name; expand ``"all"``; raise ``ValueError`` on the first problem."""
         from ..attacks import list_attacks, parse_eps
         from ..data import list_datasets
@@ -173,6 +196,16 @@ class BenchSpec:
         from ..models import list_backbones
 
         _names(self.datasets, list_datasets(), "dataset", "datasets")
+        if isinstance(self.models, list):
+            self.models = [_external_model(m, i, check_files) for i, m in enumerate(self.models)]
+        if not isinstance(self.models, list):
+            raise ValueError(f"models must be a list of tables ([[models]] in TOML), got {self.models!r}")
+        names = [m["name"] for m in self.models]
+        if len(set(names)) != len(names):
+            raise ValueError(f"[[models]] names must be unique, got {names}")
+        if not self.datasets and not self.models:
+            raise ValueError("the grid has no model: list datasets (with backbones, objectives, bits) to train, "
+                             "or existing models under [[models]]")
         _names(self.backbones, list_backbones(), "backbone", "backbones")
         _names(self.objectives, list_hashing(), "hashing objective", "objectives")
         for b in self.bits:
@@ -182,6 +215,8 @@ class BenchSpec:
             values = getattr(self, key)
             if len(set(values)) != len(values):
                 raise ValueError(f"{key} lists a value twice: {values}; each model of the grid must be distinct")
+            if not values and self.datasets:
+                raise ValueError(f"{key} is empty: the grid trains datasets x backbones x objectives x bits models")
         _int(self.seed, "seed", 0)
         _int(self.queries, "queries (0 = the whole query split)", 0)
         _int(self.batch_size, "batch_size", 1)
@@ -235,7 +270,10 @@ class BenchSpec:
             _int(c.queries, "[convergence] queries", 1)
         self.examples = _attack_names(self.examples, sorted(set(untargeted) | set(targeted)), "examples", "")
         if self.transfer.untargeted or self.transfer.targeted:
-            if len(self.backbones) * len(self.objectives) * len(self.bits) < 2:
+            from .plan import models_of, same_data
+
+            models = models_of(self)
+            if not any(same_data(a, b) for i, a in enumerate(models) for b in models[i + 1:]):
                 raise ValueError("[transfer] needs at least two models on one dataset (a surrogate and a victim); "
                                  "add an objective, backbone or bit length, or drop [transfer]")
         return self
@@ -246,10 +284,22 @@ class BenchSpec:
 
         for name in self.datasets:
             check_dataset(name, data_dir)
+        for m in self.models:
+            if not m.get("in_memory"):
+                check_dataset(m["dataset"], m.get("data_dir") or data_dir)
+
+    def resolve_models(self) -> None:
+        """Record the SHA-256 of every existing model's weights file (records are keyed by it, so
+        other weights never reuse a result)."""
+        from ..models.external import file_sha256
+
+        for m in self.models:
+            if m.get("weights"):
+                m["weights_sha256"] = file_sha256(m["weights"])
 
     @property
     def n_models(self) -> int:
-        return len(self.datasets) * len(self.backbones) * len(self.objectives) * len(self.bits)
+        return len(self.datasets) * len(self.backbones) * len(self.objectives) * len(self.bits) + len(self.models)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -347,6 +397,84 @@ def _overrides(mapping: Any, allowed: List[str], where: str, *, positive: bool =
             raise ValueError(f"{where}.{key} must be a table of parameters, got {value!r}")
 
 
+MODEL_KEYS = ("name", "checkpoint", "def", "weights", "kwargs", "dataset", "data_dir", "image_size", "resize", "input_norm",
+              "output", "select", "hash_method", "weights_sha256", "in_memory", "fingerprint")
+
+
+def _rebase(entry: Any, base_dir: Path) -> Any:
+    """Relative ``def`` / ``weights`` / ``data_dir`` of a grid file's model, made relative to its folder."""
+    if not isinstance(entry, dict):
+        return entry
+    entry = dict(entry)
+    for key in ("def", "weights", "data_dir"):
+        value = entry.get(key)
+        if isinstance(value, str) and value:
+            path_text, sep, name = value.rpartition(":") if key == "def" else (value, "", "")
+            if key == "def" and not sep:
+                continue
+            path = Path(path_text).expanduser()
+            if not path.is_absolute():
+                path = base_dir / path
+            entry[key] = str(path) + (sep + name if key == "def" else "")
+    return entry
+
+
+def _external_model(entry: Any, i: int, check_files: bool = True) -> Dict[str, Any]:
+    """One ``[[models]]`` table, checked (files exist, names registered), with its defaults."""
+    from ..data import list_datasets
+    from ..hashing import list_hashing
+    from ..models.external import split_model_def
+    from ..models.wrapped import OUTPUTS, parse_input_norm
+
+    where = f"[[models]] #{i + 1}"
+    if not isinstance(entry, dict):
+        raise ValueError(f"{where} must be a table (name, def, weights, dataset, input_norm, ...), got {entry!r}")
+    _check_keys(entry, list(MODEL_KEYS), where)
+    m = {"output": "logits", "hash_method": "dpsh", "kwargs": {}, "select": None, **entry}
+    if not isinstance(m.get("name"), str) or not m["name"].strip():
+        raise ValueError(f"{where} needs name = \"...\" (how the tables call it)")
+    where = f"[[models]] {m['name']!r}"
+    if m.get("checkpoint") is not None:  # a checkpoint of `hashguard train`: it knows its dataset
+        if m.get("def") is not None:
+            raise ValueError(f"{where}: give checkpoint = ... (hashguard's) or def = ... + weights = ... (yours), not both")
+        if check_files:
+            from ..models import read_checkpoint_config
+
+            if not Path(str(m["checkpoint"])).is_file():
+                raise ValueError(f"{where}: checkpoint {m['checkpoint']} does not exist")
+            config = read_checkpoint_config(m["checkpoint"])
+            for key in ("dataset", "data_dir", "image_size", "resize", "hash_method"):
+                if entry.get(key) is None and config.get(key) is not None:
+                    m[key] = config[key]
+        m["weights"] = m["checkpoint"]
+        return m
+    if not isinstance(m.get("dataset"), str):
+        raise ValueError(f"{where} needs dataset = \"...\" (lists, for your own list files in data_dir, or a registered one)")
+    if not m.get("in_memory"):
+        if m["dataset"] not in list_datasets():
+            raise ValueError(f"{where}: unknown dataset {m['dataset']!r}; valid choices: {', '.join(list_datasets())}")
+        if not isinstance(m.get("def"), str):
+            raise ValueError(f"{where} needs def = \"FILE.py:NAME\" (the class or function that builds the network)")
+        if check_files:
+            split_model_def(m["def"])
+        if check_files and m.get("weights") is not None and not Path(str(m["weights"])).is_file():
+            raise ValueError(f"{where}: weights file {m['weights']} does not exist")
+        if "input_norm" not in m:
+            raise ValueError(f"{where} needs input_norm = \"imagenet\", \"none\" or \"MEAN/STD\" "
+                             "(the normalisation the network was trained with)")
+        m["input_norm"] = parse_input_norm(m["input_norm"])[2]
+    if m["output"] not in OUTPUTS:
+        raise ValueError(f"{where}: output must be one of {', '.join(OUTPUTS)}, got {m['output']!r}")
+    if m["hash_method"] not in list_hashing():
+        raise ValueError(f"{where}: unknown hash_method {m['hash_method']!r}; valid choices: {', '.join(list_hashing())}")
+    if not isinstance(m["kwargs"], dict):
+        raise ValueError(f"{where}: kwargs must be a table of keyword arguments, got {m['kwargs']!r}")
+    for key in ("image_size", "resize"):
+        if m.get(key) is not None:
+            _int(m[key], f"{where} {key}", 1)
+    return m
+
+
 # ------------------------------------------------------------------------------------------------
 # files
 
@@ -381,7 +509,7 @@ def load_spec_file(path: str | Path) -> BenchSpec:
             raise ValueError(f"grid file {path} is not valid JSON: {err}") from None
     else:
         raise ValueError(f"grid file {path} must end in .toml, .yaml, .yml or .json")
-    spec = BenchSpec.from_dict(data or {}, source=str(path))
+    spec = BenchSpec.from_dict(data or {}, source=str(path), base_dir=path.resolve().parent)
     if "name" not in (data or {}):
         spec.name = path.stem
     return spec

@@ -28,7 +28,7 @@ from hashguard._atomic import atomic_write_json
 RESULTS_FORMAT = "hashguard-results-v1"
 
 # fields that make a record's file name readable, in this order, when the config has them
-SLUG_FIELDS = ("dataset", "backbone", "hash_method", "bits", "defense", "method", "targeted")
+SLUG_FIELDS = ("dataset", "name", "backbone", "hash_method", "bits", "defense", "method", "targeted")
 _HASH_CHARS = 12
 _SLUG_MAX = 80
 _RECORD_FIELDS = ("key", "config", "metrics", "timings", "version", "protocol")

@@ -13,13 +13,15 @@ defend``). Database codes must be recomputed from the defended model.
 from .base import Defense, DefenseConfig, frozen_batchnorm_statistics
 from .registry import create_defense, list_defenses, register_defense
 from . import atrdh, cgat, pga_at, saat  # noqa: F401  (register)
-from .run import defend_checkpoint, objective_from_config
+from .run import defend_checkpoint, defend_external, defend_model, objective_from_config
 
 __all__ = [
     "Defense",
     "DefenseConfig",
     "create_defense",
     "defend_checkpoint",
+    "defend_external",
+    "defend_model",
     "frozen_batchnorm_statistics",
     "list_defenses",
     "objective_from_config",

@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, Optional
 import torch
 
 from .. import __version__
+from .._atomic import atomic_write_json
 from ..data.batching import load_images
 from ..data.loading import load_splits
 from ..hashing import create_hashing, list_hashing
@@ -56,6 +57,30 @@ def validation_probe(splits, *, n: int = 200, steps: int = 10, topk: Optional[in
     return evaluate
 
 
+def defend_model(
+    model,
+    method: str,
+    splits,
+    *,
+    objective: Any,
+    params: Optional[Dict[str, Any]] = None,
+    resume_path: Optional[str | Path] = None,
+    eval_queries: int = 200,
+    eval_steps: int = 10,
+    progress: bool = True,
+    log: Optional[Callable[[str], None]] = None,
+):
+    """Run defense ``method`` on ``model`` (a HashModel or a wrapped network) with the per-epoch
+    validation log; returns ``(defended model, record)``, the record being what a checkpoint's
+    config says about the defense (method, settings, seconds, history)."""
+    defense = create_defense(method, model, objective, **dict(params or {}))
+    start = time.perf_counter()
+    probe = validation_probe(splits, n=eval_queries, steps=eval_steps, topk=None, seed=defense.config.seed)
+    defended = defense.fit(splits.train, evaluate=probe, resume_path=resume_path, progress=progress, log=log)
+    record = {**defense.record(), "seconds": time.perf_counter() - start, "history": defense.history.epochs}
+    return defended, record
+
+
 def defend_checkpoint(
     model_path: str | Path,
     method: str,
@@ -73,21 +98,53 @@ def defend_checkpoint(
     the defended checkpoint to ``out``; returns its config."""
     model, config = load_checkpoint(model_path, map_location=device)
     if splits is None:
-        splits = load_splits(config["dataset"], int(config.get("seed", 0)), config.get("data_dir"))
+        splits = load_splits(config["dataset"], int(config.get("seed", 0)), config.get("data_dir"),
+                             image_size=config.get("image_size"), resize=config.get("resize"))
     objective = objective_from_config(config, torch.as_tensor(splits.train.labels).float())
-    defense = create_defense(method, model, objective, **dict(params or {}))
     out = Path(out)
     resume = out.with_name(out.name + ".resume.pt")
-    start = time.perf_counter()
-    probe = validation_probe(splits, n=eval_queries, steps=eval_steps, topk=None, seed=defense.config.seed)
-    defended = defense.fit(splits.train, evaluate=probe, resume_path=resume, progress=progress, log=log)
-    seconds = time.perf_counter() - start
+    defended, record = defend_model(
+        model, method, splits, objective=objective, params=params, resume_path=resume,
+        eval_queries=eval_queries, eval_steps=eval_steps, progress=progress, log=log,
+    )
     new_config = dict(config)
-    new_config.update({
-        "defense": {**defense.record(), "seconds": seconds, "history": defense.history.epochs},
-        "defended_from": str(model_path),
-        "version": __version__,
-    })
+    new_config.update({"defense": record, "defended_from": str(model_path), "version": __version__})
     save_checkpoint(out, defended, new_config)
     resume.unlink(missing_ok=True)
     return new_config
+
+
+def defend_external(
+    model,
+    info: Dict[str, Any],
+    method: str,
+    out: str | Path,
+    splits,
+    *,
+    hash_method: str = "dpsh",
+    params: Optional[Dict[str, Any]] = None,
+    eval_queries: int = 200,
+    eval_steps: int = 10,
+    progress: bool = True,
+    log: Optional[Callable[[str], None]] = None,
+) -> Dict[str, Any]:
+    """Defend a user's wrapped network and save the defended network's own ``state_dict`` to
+    ``out`` (it loads into the user's class with ``load_state_dict(torch.load(out,
+    weights_only=True))``), with ``<out>.json`` describing the run; returns that description.
+
+    ``hash_method`` names the L_ori term (the objective the network was trained with)."""
+    from ..models.external import file_sha256, save_weights
+
+    out = Path(out)
+    resume = out.with_name(out.name + ".resume.pt")
+    defended, record = defend_model(
+        model, method, splits, objective=hash_method, params=params, resume_path=resume,
+        eval_queries=eval_queries, eval_steps=eval_steps, progress=progress, log=log,
+    )
+    save_weights(defended, out)
+    config = {**info, "hash_method": hash_method, "dataset": splits.name, "defense": record,
+              "defended_from": info.get("weights"), "weights": str(out), "weights_sha256": file_sha256(out),
+              "version": __version__}
+    atomic_write_json(out.with_name(out.name + ".json"), config)
+    resume.unlink(missing_ok=True)
+    return config

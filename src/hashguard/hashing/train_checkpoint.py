@@ -37,6 +37,8 @@ def train_checkpoint(
     device: str = "cpu",
     progress: bool = True,
     log: Optional[Callable[[str], None]] = None,
+    image_size: Optional[int] = None,
+    resize: Optional[int] = None,
 ) -> Dict[str, Any]:
     """Train ``backbone`` + ``bits``-bit hash layer with ``hash_method`` on ``splits.train``, save
     the checkpoint to ``out`` (atomically) and return its config.
@@ -46,7 +48,8 @@ def train_checkpoint(
         config: the trainer settings (default ``TrainConfig(seed=seed)``; warm-up 2 epochs from
             scratch, 0 with ``pretrained``, unless set).
         topk: mAP cut-off of the reported clean mAP (None: whole database).
-        data_dir: recorded in the config so later commands find the images again.
+        data_dir, image_size, resize: recorded in the config so later commands read the images
+            again the same way (``data.load_splits``).
     """
     config = config if config is not None else TrainConfig(seed=seed, warmup_epochs=0 if pretrained else 2)
     torch.manual_seed(seed)
@@ -70,6 +73,8 @@ def train_checkpoint(
     record = {
         "dataset": splits.name,
         "data_dir": str(Path(data_dir).resolve()) if data_dir else None,
+        "image_size": image_size,
+        "resize": resize,
         "backbone": backbone,
         "pretrained": bool(pretrained),
         "hash_method": hash_method,
