@@ -1,7 +1,9 @@
 """Reading images of an ``ImageDataset`` in batches: one helper for training, attacks and defenses.
 
-In-memory datasets (``TensorImageDataset``) are sliced directly; datasets read from disk load item
-by item, or through a ``DataLoader`` with decoding workers, in the same order.
+Every dataset reads a batch with ``dataset.batch(indices)``: in-memory datasets
+(``TensorImageDataset`` and subsets of it) slice their tensor; datasets read from disk decode item
+by item, or through a ``DataLoader`` with decoding workers when ``num_workers > 0``, in the same
+order.
 """
 
 from __future__ import annotations
@@ -12,15 +14,22 @@ from typing import Any, Iterator, Tuple
 import torch
 from torch.utils.data import DataLoader
 
-from .base import TensorImageDataset
+from .base import ImageDataset
 
 
 def load_images(dataset: Any, idx: torch.Tensor) -> torch.Tensor:
-    """The images at ``idx`` as one float batch in [0, 1]."""
+    """The images at ``idx`` as one float batch in [0, 1] (``dataset.batch``, or stacked items)."""
     idx = torch.as_tensor(idx, dtype=torch.long)
-    if isinstance(dataset, TensorImageDataset) or hasattr(dataset, "batch"):
+    if hasattr(dataset, "batch"):
         return dataset.batch(idx)
-    return torch.stack([dataset.load_image(int(i)) for i in idx])
+    return torch.stack([dataset.load_image(int(i)) for i in idx])  # a duck-typed dataset
+
+
+def _in_memory(dataset: Any) -> bool:
+    """Whether slicing beats a ``DataLoader``: ``in_memory``, or (duck-typed) a ``batch`` method."""
+    if isinstance(dataset, ImageDataset):
+        return bool(dataset.in_memory)
+    return bool(getattr(dataset, "in_memory", hasattr(dataset, "batch")))
 
 
 def iterate_batches(dataset: Any, order: torch.Tensor, batch_size: int,
@@ -28,12 +37,13 @@ def iterate_batches(dataset: Any, order: torch.Tensor, batch_size: int,
     """Batches ``(images, labels, indices)`` of ``dataset`` in the given ``order``.
 
     A trailing batch of one item joins the batch before it (batch norm and pairwise terms need at
-    least two items).
+    least two items). With ``num_workers > 0`` a dataset read from disk (``in_memory`` False) is
+    decoded by that many ``DataLoader`` worker processes; in-memory datasets are always sliced.
     """
     chunks = list(torch.as_tensor(order).split(batch_size))
     if len(chunks) > 1 and chunks[-1].numel() == 1:
         chunks[-2:] = [torch.cat(chunks[-2:])]
-    if isinstance(dataset, TensorImageDataset) or hasattr(dataset, "batch") or num_workers == 0:
+    if num_workers == 0 or _in_memory(dataset):
         for idx in chunks:
             yield load_images(dataset, idx), dataset.labels[idx], idx
         return

@@ -13,7 +13,9 @@ images and the list files in either format of :mod:`hashguard.data.list_files`
 (``train.txt``/``test.txt``/``database.txt`` with ``path 0 1 0 ...`` lines, or ProS-GAN's
 ``*_img.txt`` + ``*_label.txt`` pairs); the format is detected. The query split is the test list.
 Images are transformed as in the papers (resize 256, centre crop 224, [0, 1], no normalisation)
-and loaded lazily. ``seed`` is accepted so every dataset can be created with
+and loaded lazily; ``image_size`` / ``resize`` override the two sizes (only ``image_size`` given:
+``resize = round(image_size * 256 / 224)``, see :func:`~hashguard.data.transforms.benchmark_sizes`).
+``seed`` is accepted so every dataset can be created with
 ``create_dataset(name, seed=...)``, and ignored: these splits are fixed by the list files. Any other
 unknown keyword argument is an error.
 
@@ -35,7 +37,7 @@ from .base import DatasetSplits
 from .image_list import ImageListDataset
 from .list_files import SPLITS, read_splits
 from .registry import register_dataset
-from .transforms import DEFAULT_IMAGE_SIZE, DEFAULT_RESIZE, PaperTransform
+from .transforms import PaperTransform, benchmark_sizes
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -67,8 +69,8 @@ def load_benchmark(
     name: str,
     root: Optional[PathLike] = None,
     *,
-    image_size: int = DEFAULT_IMAGE_SIZE,
-    resize: int = DEFAULT_RESIZE,
+    image_size: Optional[int] = None,
+    resize: Optional[int] = None,
     check_files: bool = True,
     list_format: Optional[str] = None,
     seed: Optional[int] = None,
@@ -78,8 +80,10 @@ def load_benchmark(
     Args:
         name: one of ``BENCHMARKS`` (flickr25k, nus-wide, ms-coco, imagenet100, cifar10).
         root: the dataset directory holding the list files; image paths are relative to it.
-        image_size: side of the centre crop (224 in the papers).
-        resize: the shorter image side is resized to this first (256 in the papers).
+        image_size: side of the centre crop (None: 224 as in the papers, or
+            ``round(resize * 224 / 256)`` when only ``resize`` is given).
+        resize: the shorter image side is resized to this first (None: 256 as in the papers, or
+            ``round(image_size * 256 / 224)`` when only ``image_size`` is given).
         check_files: check that every listed image exists now instead of failing mid-epoch.
         list_format: None (detect), ``"deephash"`` or ``"prosgan"``; only needed when ``root``
             holds list files of both formats.
@@ -101,6 +105,7 @@ def load_benchmark(
             f"{spec.name} is read from disk: pass the directory holding its images and list files "
             "(root=... in Python, --data-dir on the command line)"
         )
+    image_size, resize = benchmark_sizes(image_size, resize)
     transform = PaperTransform(image_size=image_size, resize=resize)  # validates the sizes first
     root_path = Path(os.path.abspath(Path(root).expanduser()))
     layout, lists = read_splits(root_path, spec.num_classes, list_format=list_format, dataset=spec.name)
@@ -135,8 +140,9 @@ def load_benchmark(
 
 _FACTORY_DOC = """{title}: {classes} classes, {kind}, paper top-k {topk}; read from list files in ``root``.
 
-    Arguments as :func:`load_benchmark` (root, image_size=224, resize=256, check_files=True,
-    list_format=None, seed accepted and ignored); file formats in :mod:`hashguard.data.benchmarks`.
+    Arguments as :func:`load_benchmark` (root, image_size=None -> 224, resize=None -> 256 or
+    round(image_size * 256 / 224), check_files=True, list_format=None, seed accepted and ignored);
+    file formats in :mod:`hashguard.data.benchmarks`.
     """
 
 
@@ -147,8 +153,8 @@ def _benchmark_factory(name: str) -> Callable[..., DatasetSplits]:
     def factory(
         root: Optional[PathLike] = None,
         *,
-        image_size: int = DEFAULT_IMAGE_SIZE,
-        resize: int = DEFAULT_RESIZE,
+        image_size: Optional[int] = None,
+        resize: Optional[int] = None,
         check_files: bool = True,
         list_format: Optional[str] = None,
         seed: Optional[int] = None,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Union
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -24,7 +24,7 @@ from PIL import Image
 
 from .base import ImageDataset
 from .list_files import ImageList, ImageNotFoundError
-from .transforms import PaperTransform, load_rgb
+from .transforms import ImageSizeError, PaperTransform, load_rgb, size_mismatch_message
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -42,6 +42,8 @@ class ImageListDataset(ImageDataset):
         root: the directory relative paths start from (the dataset directory). None: the current
             directory.
         transform: PIL RGB image -> tensor; default the paper transform (resize 256, crop 224).
+            An :class:`~hashguard.data.transforms.ImageSizeError` it raises (``AsIsTransform``
+            given an image of another size) is re-raised naming the file and its list-file line.
         check_files: check at construction that every image exists (one ``stat`` per image, a
             fraction of a second for 100k images) and raise :class:`ImageNotFoundError` otherwise.
         source: the list file the paths come from, and ``line_numbers`` their 1-based lines in it,
@@ -147,22 +149,44 @@ class ImageListDataset(ImageDataset):
 
     # ------------------------------------------------------------------------------ items
 
+    def _read_error(self, exc: BaseException, path: str, index: int) -> OSError:
+        """The error to raise when opening image ``index`` (at ``path``) failed with ``exc``."""
+        where = f"{path} ({self._where(index)})"
+        if isinstance(exc, FileNotFoundError):
+            return ImageNotFoundError(f"image {where} does not exist")
+        if isinstance(exc, (PermissionError, IsADirectoryError)):
+            return ImageReadError(f"cannot open image {where}: {exc}; check the path and its permissions")
+        return ImageReadError(
+            f"cannot read image {where}: {exc}; the file may be truncated or not an image: download it again"
+        )
+
     def load_image(self, index: int) -> torch.Tensor:
         path = self.path(index)
         try:
             image = load_rgb(path)
-        except FileNotFoundError:
-            raise ImageNotFoundError(f"image {path} ({self._where(index)}) does not exist") from None
-        except (PermissionError, IsADirectoryError) as exc:
-            raise ImageReadError(
-                f"cannot open image {path} ({self._where(index)}): {exc}; check the path and its permissions"
-            ) from exc
         except (OSError, ValueError, Image.DecompressionBombError) as exc:  # UnidentifiedImageError is an OSError
-            raise ImageReadError(
-                f"cannot read image {path} ({self._where(index)}): {exc}; the file may be truncated "
-                "or not an image: download it again"
-            ) from exc
-        return self.transform(image)
+            raise self._read_error(exc, path, index) from (None if isinstance(exc, FileNotFoundError) else exc)
+        try:
+            return self.transform(image)
+        except ImageSizeError as exc:
+            if exc.found is None or exc.expected is None:
+                raise ImageSizeError(f"image {self.where(index)}: {exc}") from None
+            message = size_mismatch_message(f"image {self.where(index)}", exc.found, exc.expected)
+            raise ImageSizeError(message, exc.found, exc.expected) from None
+
+    def image_size(self, index: int) -> Tuple[int, int]:
+        """``(height, width)`` of image ``index`` on disk, from its header (the pixels are not decoded)."""
+        path = self.path(index)
+        try:
+            with Image.open(path) as image:
+                width, height = image.size
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            raise self._read_error(exc, path, index) from (None if isinstance(exc, FileNotFoundError) else exc)
+        return int(height), int(width)
+
+    def where(self, index: int) -> str:
+        """``path (line L of LIST)`` of item ``index``, for error messages."""
+        return f"{self.path(index)} ({self._where(index)})"
 
     def __repr__(self) -> str:
         where = f", source={str(self.source)!r}" if self.source is not None else ""

@@ -175,30 +175,53 @@ def _empty_error(path: Path, what: str) -> ListFileError:
     return ListFileError(f"list file {path} is empty: it must hold one {what} per line, one line per image")
 
 
-def _width_error(path: Path, lineno: int, expected: int, found: int, *, with_path: bool) -> ListFileError:
+def _width_error(
+    path: Path, lineno: int, expected: int, found: int, *, with_path: bool, reference: Optional[str] = None
+) -> ListFileError:
+    """A row with ``found`` label columns where ``expected`` were due.
+
+    ``reference`` says where ``expected`` comes from when it was inferred from the files (the
+    first label row of this file or of the training list); None: the dataset's known class count.
+    """
     if with_path:
         layout = "'path 0 1 0 ...': the image path, then one 0/1 column per class"
         hint = (
             " (the line holds only a path: is this a ProS-GAN '*_img.txt' list renamed?)"
             if found == 0
-            else " (paths must not contain spaces in this format)"
+            else " (a path holding spaces also adds columns: paths must not contain spaces in this format)"
             if found > expected
             else ""
         )
     else:
         layout = "one space-separated 0/1 column per class"
         hint = ""
+    if reference is None:
+        why = f"the dataset has {expected} classes"
+        fix = "Check that the list files belong to this dataset"
+    else:
+        why = f"the class count is taken from {reference}"
+        fix = (
+            "Every label row of every split (train, test, database) must have the same number of "
+            "columns, one per class: fix this row or the reference row"
+        )
     return ListFileError(
-        f"{path}, line {lineno}: expected {expected} label columns (the dataset has {expected} classes), "
-        f"found {found}; each line must be {layout}{hint}. Check that the list files belong to this "
-        "dataset"
+        f"{path}, line {lineno}: expected {expected} label columns ({why}), found {found}; each line "
+        f"must be {layout}{hint}. {fix}"
     )
 
 
-def _label_row(tokens: Sequence[str], expected: int, path: Path, lineno: int, *, with_path: bool) -> str:
+def _label_row(
+    tokens: Sequence[str],
+    expected: int,
+    path: Path,
+    lineno: int,
+    *,
+    with_path: bool,
+    reference: Optional[str] = None,
+) -> str:
     """Validate one label row and return it as a string of '0'/'1' characters."""
     if len(tokens) != expected:
-        raise _width_error(path, lineno, expected, len(tokens), with_path=with_path)
+        raise _width_error(path, lineno, expected, len(tokens), with_path=with_path, reference=reference)
     row = "".join(tokens)
     if len(row) == expected and _BINARY.issuperset(row):
         return row  # fast path: every token is a single '0' or '1'
@@ -227,10 +250,13 @@ def _rows_to_matrix(rows: List[str], num_classes: int) -> np.ndarray:
     return (flat - ord("0")).reshape(len(rows), num_classes)
 
 
-def read_label_file(path: PathLike, num_classes: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+def read_label_file(
+    path: PathLike, num_classes: Optional[int] = None, *, reference: Optional[str] = None
+) -> Tuple[np.ndarray, np.ndarray]:
     """Read a ``*_label.txt`` file: (labels (N, C) uint8, 1-based line numbers (N,)).
 
     ``num_classes`` None takes the width of the first row and requires every row to match it.
+    ``reference`` (for error messages) says where a given ``num_classes`` was inferred from.
     """
     path = Path(path)
     rows: List[str] = []
@@ -242,7 +268,8 @@ def read_label_file(path: PathLike, num_classes: Optional[int] = None) -> Tuple[
             continue
         if width is None:
             width = len(tokens)
-        rows.append(_label_row(tokens, width, path, lineno, with_path=False))
+            reference = f"the first label row of this file, line {lineno}, which has {width} columns"
+        rows.append(_label_row(tokens, width, path, lineno, with_path=False, reference=reference))
         numbers.append(lineno)
     if not rows:
         raise _empty_error(path, "space-separated 0/1 label row")
@@ -264,8 +291,14 @@ def read_path_file(path: PathLike) -> Tuple[List[str], np.ndarray]:
     return paths, np.asarray(numbers, dtype=np.int64)
 
 
-def read_path_label_list(path: PathLike, num_classes: Optional[int] = None) -> ImageList:
-    """Read a DeepHash-pytorch style list (``path 0 1 0 ...`` per line) into an :class:`ImageList`."""
+def read_path_label_list(
+    path: PathLike, num_classes: Optional[int] = None, *, reference: Optional[str] = None
+) -> ImageList:
+    """Read a DeepHash-pytorch style list (``path 0 1 0 ...`` per line) into an :class:`ImageList`.
+
+    ``num_classes`` None takes the width of the first line and requires every line to match it.
+    ``reference`` (for error messages) says where a given ``num_classes`` was inferred from.
+    """
     path = Path(path)
     paths: List[str] = []
     rows: List[str] = []
@@ -278,9 +311,14 @@ def read_path_label_list(path: PathLike, num_classes: Optional[int] = None) -> I
         if width is None:
             width = len(tokens) - 1
             if width == 0:
-                raise _width_error(path, lineno, 1, 0, with_path=True)
+                raise ListFileError(
+                    f"{path}, line {lineno}: found an image path but no label columns; each line must be "
+                    "'path 0 1 0 ...': the image path, then one 0/1 column per class (is this a ProS-GAN "
+                    "'*_img.txt' list renamed? Its labels belong in a matching '*_label.txt' file)"
+                )
+            reference = f"the first line of this file, line {lineno}, which has {width} label columns"
         paths.append(tokens[0])
-        rows.append(_label_row(tokens[1:], width, path, lineno, with_path=True))
+        rows.append(_label_row(tokens[1:], width, path, lineno, with_path=True, reference=reference))
         numbers.append(lineno)
     if not paths:
         raise _empty_error(path, "'path 0 1 0 ...' entry")
@@ -293,12 +331,16 @@ def read_path_label_list(path: PathLike, num_classes: Optional[int] = None) -> I
 
 
 def read_img_label_lists(
-    img_path: PathLike, label_path: PathLike, num_classes: Optional[int] = None
+    img_path: PathLike,
+    label_path: PathLike,
+    num_classes: Optional[int] = None,
+    *,
+    reference: Optional[str] = None,
 ) -> ImageList:
     """Read a ProS-GAN style pair (``*_img.txt`` + ``*_label.txt``) into an :class:`ImageList`."""
     img_path, label_path = Path(img_path), Path(label_path)
     paths, numbers = read_path_file(img_path)
-    labels, _ = read_label_file(label_path, num_classes)
+    labels, _ = read_label_file(label_path, num_classes, reference=reference)
     if len(paths) != labels.shape[0]:
         raise ListFileError(
             f"{img_path} lists {len(paths)} images but {label_path} has {labels.shape[0]} label rows; "
@@ -321,6 +363,14 @@ def _check_root(root: Path, dataset: str) -> None:
         f"{expected_files_text()}; image paths in the lists are relative to it. Point --data-dir "
         "(root= in Python) at that directory"
     )
+
+
+def holds_list_files(root: PathLike) -> bool:
+    """Whether ``root`` holds at least one list file of either format (nothing is read)."""
+    root = Path(root).expanduser()
+    names = [n for names in _DEEPHASH_FILES.values() for n in names]
+    names += [n for pair in _PROSGAN_FILES.values() for n in pair]
+    return any((root / name).is_file() for name in names)
 
 
 def find_list_files(
@@ -386,12 +436,14 @@ def find_list_files(
     return layout
 
 
-def read_split_list(layout: ListLayout, split: str, num_classes: Optional[int] = None) -> ImageList:
-    """Read one split of a detected layout."""
+def read_split_list(
+    layout: ListLayout, split: str, num_classes: Optional[int] = None, *, reference: Optional[str] = None
+) -> ImageList:
+    """Read one split of a detected layout (``reference``: where ``num_classes`` was inferred from)."""
     paths_file, labels_file = layout.files[split]
     if labels_file is None:
-        return read_path_label_list(paths_file, num_classes)
-    return read_img_label_lists(paths_file, labels_file, num_classes)
+        return read_path_label_list(paths_file, num_classes, reference=reference)
+    return read_img_label_lists(paths_file, labels_file, num_classes, reference=reference)
 
 
 def read_splits(
@@ -404,12 +456,20 @@ def read_splits(
     """Detect the format in ``root`` and read the train, query (test) and database lists.
 
     With ``num_classes`` None the width of the first row of the training list is used and every
-    other list must match it.
+    other row of every list must match it; a mismatch raises :class:`ListFileError` naming the
+    file, the line, the expected and the found widths, and the training row the width came from.
     """
     layout = find_list_files(root, list_format, dataset=dataset)
     lists: Dict[str, ImageList] = {}
+    reference: Optional[str] = None
     for split in SPLITS:
-        lists[split] = read_split_list(layout, split, num_classes)
+        lists[split] = read_split_list(layout, split, num_classes, reference=reference)
         if num_classes is None:
             num_classes = lists[split].num_classes
+            first = lists[split]
+            reference = (
+                f"the first label row of {first.label_source}, which has {num_classes} columns"
+                if first.label_source is not None
+                else f"line {int(first.line_numbers[0])} of {first.source}, which has {num_classes} label columns"
+            )
     return layout, lists
