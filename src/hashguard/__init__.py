@@ -13,7 +13,14 @@ _LAZY = {
 }
 
 
+_SUBPACKAGES = ("attacks", "bench", "codes", "data", "defenses", "hashing", "models", "retrieval")
+
+
 def __getattr__(name):
+    if name in _SUBPACKAGES:  # ``hashguard.data.from_lists(...)`` after a bare ``import hashguard``
+        import importlib
+
+        return importlib.import_module(f"hashguard.{name}")
     if name in _LAZY:
         import importlib
 

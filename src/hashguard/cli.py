@@ -151,11 +151,10 @@ def _topk(arg: Optional[int], splits) -> Optional[int]:
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
-    from .data import list_datasets
-    from .data.benchmarks import BENCHMARKS
+    from .data import list_datasets, needs_data_dir
 
     for name in list_datasets():
-        where = "reads --data-dir" if name in BENCHMARKS else "built in"
+        where = "reads --data-dir" if needs_data_dir(name) else "built in"
         print(f"{name:14s} {where}")
     return 0
 
@@ -365,11 +364,7 @@ def _add_own_model(spec, args: argparse.Namespace) -> None:
         entry = {"name": args.name or Path(args.model).stem, "checkpoint": str(Path(args.model).expanduser().resolve())}
         if args.data_dir:
             entry["data_dir"] = str(Path(args.data_dir).resolve())
-        if args.grid is None:
-            spec.datasets = []
-            spec.name = f"{spec.name} on {entry['name']}"
-        spec.models = list(spec.models) + [entry]
-        spec.validate()
+        _join(spec, entry, args)
         return
     if args.input_norm is None or args.dataset is None:
         raise ValueError("--model-def needs --input-norm (imagenet, none or MEAN/STD) and --dataset (lists for your "
@@ -384,9 +379,15 @@ def _add_own_model(spec, args: argparse.Namespace) -> None:
     }
     if args.weights:
         entry["weights"] = str(Path(args.weights).expanduser().resolve())
-    if args.grid is None:
+    _join(spec, entry, args)
+
+
+def _join(spec, entry: Dict[str, Any], args: argparse.Namespace) -> None:
+    """Add the command line's model to the grid; it replaces the trained models of a preset, or of a
+    grid file that does not list datasets / backbones / objectives / bits itself."""
+    if args.grid is None or not getattr(spec, "trains_models", True):
         spec.datasets = []
-        spec.name = f"{spec.name} on {entry['name']}"
+        spec.name = f"{spec.name} on {entry['name']}" if args.grid is None else spec.name
     spec.models = list(spec.models) + [entry]
     spec.validate()
 

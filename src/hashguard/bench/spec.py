@@ -179,6 +179,8 @@ class BenchSpec:
             if key in kwargs and not isinstance(kwargs[key], list):
                 kwargs[key] = [kwargs[key]]
         spec = cls(**kwargs)
+        # whether the grid asked for trained models (a model added on the command line then joins them)
+        spec.trains_models = any(k in data for k in ("datasets", "backbones", "objectives", "bits")) and bool(spec.datasets)
         spec.validate(check_files=check_files)
         return spec
 
@@ -402,11 +404,11 @@ MODEL_KEYS = ("name", "checkpoint", "def", "weights", "kwargs", "dataset", "data
 
 
 def _rebase(entry: Any, base_dir: Path) -> Any:
-    """Relative ``def`` / ``weights`` / ``data_dir`` of a grid file's model, made relative to its folder."""
+    """Relative ``checkpoint`` / ``def`` / ``weights`` / ``data_dir`` of a grid file's model, made relative to its folder."""
     if not isinstance(entry, dict):
         return entry
     entry = dict(entry)
-    for key in ("def", "weights", "data_dir"):
+    for key in ("checkpoint", "def", "weights", "data_dir"):
         value = entry.get(key)
         if isinstance(value, str) and value:
             path_text, sep, name = value.rpartition(":") if key == "def" else (value, "", "")

@@ -124,12 +124,11 @@ def encode_dataset(
     from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
 
-    from ..data.base import TensorImageDataset
     from .contract import check_hash_model
 
     check_hash_model(model, where="encode_dataset")
     codes = []
-    if isinstance(dataset, TensorImageDataset):  # in-memory: slicing beats a DataLoader
+    if getattr(dataset, "in_memory", False):  # in-memory (or a subset of one): slicing beats a DataLoader
         n = len(dataset)
         batches = (dataset.batch(slice(i, i + batch_size)) for i in range(0, n, batch_size))
         total = (n + batch_size - 1) // batch_size
