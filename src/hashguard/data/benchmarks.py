@@ -35,7 +35,7 @@ from typing import Callable, Dict, Optional, Union
 
 from .base import DatasetSplits
 from .image_list import ImageListDataset
-from .list_files import SPLITS, read_splits
+from .list_files import SPLITS, describe_lists, read_splits
 from .registry import register_dataset
 from .transforms import PaperTransform, benchmark_sizes
 
@@ -115,15 +115,7 @@ def load_benchmark(
         )
         for split in SPLITS
     }
-    info = {
-        "root": str(root_path),
-        "format": layout.format,
-        "list_files": layout.file_names(),
-        "all_zero_labels": {split: lists[split].count_all_zero() for split in SPLITS},
-        "duplicate_paths": {split: lists[split].count_duplicates() for split in SPLITS},
-        "transform": transform.describe(),
-        "title": spec.title,
-    }
+    info = describe_lists(root_path, layout, lists, transform, title=spec.title)
     return DatasetSplits(
         name=spec.name,
         train=datasets["train"],

@@ -31,7 +31,7 @@ from typing import Dict, Optional, Tuple, Union
 
 from .base import DatasetSplits
 from .image_list import ImageListDataset
-from .list_files import SPLITS, read_splits
+from .list_files import SPLITS, describe_lists, read_splits
 from .registry import register_dataset
 from .transforms import AsIsTransform, ImageSizeError, PaperTransform, check_pixels
 
@@ -56,7 +56,7 @@ def _common_size(datasets: Dict[str, ImageListDataset]) -> Tuple[int, int]:
 
 
 def load_list_dataset(
-    root: Optional[PathLike],
+    root: Optional[PathLike] = None,
     *,
     image_size: Optional[int] = None,
     resize: Optional[int] = None,
@@ -116,16 +116,8 @@ def load_list_dataset(
         size = (transform.image_size, transform.image_size)
     num_classes = lists["train"].num_classes
     multi_label = any(bool((lists[split].labels.sum(axis=1) > 1).any()) for split in SPLITS)
-    info = {
-        "root": str(root_path),
-        "format": layout.format,
-        "list_files": layout.file_names(),
-        "all_zero_labels": {split: lists[split].count_all_zero() for split in SPLITS},
-        "duplicate_paths": {split: lists[split].count_duplicates() for split in SPLITS},
-        "transform": transform.describe(),
-        "num_classes": num_classes,
-        "title": f"{root_path.name} (list files)",
-    }
+    info = {**describe_lists(root_path, layout, lists, transform, title=f"{root_path.name} (list files)"),
+            "num_classes": num_classes}
     return DatasetSplits(
         name=NAME,
         train=datasets["train"],
@@ -140,25 +132,7 @@ def load_list_dataset(
     )
 
 
-@register_dataset(NAME)
-def lists(
-    root: Optional[PathLike] = None,
-    *,
-    image_size: Optional[int] = None,
-    resize: Optional[int] = None,
-    list_format: Optional[str] = None,
-    check_files: bool = True,
-    seed: Optional[int] = None,
-) -> DatasetSplits:
-    """A dataset of one's own read from list files in ``root``; arguments as :func:`load_list_dataset`."""
-    return load_list_dataset(
-        root,
-        image_size=image_size,
-        resize=resize,
-        list_format=list_format,
-        check_files=check_files,
-        seed=seed,
-    )
+lists = register_dataset(NAME)(load_list_dataset)  # create_dataset("lists", root=...), --dataset lists
 
 
 __all__ = ["load_list_dataset", "lists"]

@@ -37,7 +37,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -473,3 +473,17 @@ def read_splits(
                 else f"line {int(first.line_numbers[0])} of {first.source}, which has {num_classes} label columns"
             )
     return layout, lists
+
+
+def describe_lists(root: Path, layout: ListLayout, lists: Dict[str, ImageList], transform: Any, *, title: str) -> Dict[str, Any]:
+    """The ``info`` of splits read from list files: where, which format and files, all-zero label
+    rows and duplicated paths per split, the transform and a title."""
+    return {
+        "root": str(root),
+        "format": layout.format,
+        "list_files": layout.file_names(),
+        "all_zero_labels": {split: lists[split].count_all_zero() for split in SPLITS},
+        "duplicate_paths": {split: lists[split].count_duplicates() for split in SPLITS},
+        "transform": transform.describe(),
+        "title": title,
+    }
