@@ -320,3 +320,18 @@ def test_inconsistent_label_widths_are_a_clear_error(user_setup, capsys, tmp_pat
     args[args.index("--data-dir") + 1] = str(data)
     err = _error(capsys, ["evaluate", *args])
     assert "test.txt" in err and "line 4" in err
+
+
+def test_a_protocol_file_is_never_reused_for_other_data_of_the_same_name(user_setup, capsys, tmp_path):
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(user_setup["data"], other)
+    lines = (other / "test.txt").read_text().splitlines()
+    (other / "test.txt").write_text("\n".join(lines[1:] + lines[:1]) + "\n")  # same images, other order
+    args = _model_args(user_setup, "plain")
+    record = tmp_path / "a.json"
+    assert main(["attack", *args, "--method", "fgsm", "--queries", "8", "--json", str(record), "--quiet"]) == 0
+    args[args.index("--data-dir") + 1] = str(other)
+    err = _error(capsys, ["attack", *args, "--method", "fgsm", "--queries", "8", "--json", str(record), "--quiet"])
+    assert "another 'lists' dataset" in err

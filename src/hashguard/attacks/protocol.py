@@ -60,14 +60,29 @@ def protocol_path(directory: str | Path, dataset: str, seed: int, n_queries: int
     return Path(directory) / f"protocol-{dataset}-seed{seed}-q{n_queries}.json"
 
 
+def data_fingerprint(splits) -> str:
+    """SHA-256 of the query and database label matrices: tells two datasets of one name apart (two
+    folders read as ``lists``), so a protocol file is never reused for other data."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for split in (splits.query, splits.database):
+        labels = np.ascontiguousarray(torch.as_tensor(split.labels).to(torch.uint8).numpy())
+        digest.update(str(labels.shape).encode())
+        digest.update(labels.tobytes())
+    return digest.hexdigest()
+
+
 def load_or_draw_protocol(path: str | Path, splits, *, n_queries: Optional[int], seed: int) -> Tuple[np.ndarray, torch.Tensor]:
     """The query indices and target labels of ``path``; drawn and saved (atomically) if absent.
 
-    Raises ``ValueError`` when an existing file was drawn for another dataset, seed or count.
+    Raises ``ValueError`` when an existing file was drawn for another dataset (name or labels),
+    seed or count.
     """
     path = Path(path)
     n_total = len(splits.query)
     want = n_total if n_queries is None else min(int(n_queries), n_total)
+    fingerprint = data_fingerprint(splits)
     if path.exists():
         record = json.loads(path.read_text())
         found = (record.get("format"), record.get("dataset"), record.get("seed"), record.get("n_queries"))
@@ -75,6 +90,11 @@ def load_or_draw_protocol(path: str | Path, splits, *, n_queries: Optional[int],
             raise ValueError(
                 f"{path} holds queries for (format, dataset, seed, n) = {found}, not "
                 f"{(PROTOCOL_FORMAT, splits.name, int(seed), want)}; use another output directory or delete the file"
+            )
+        if record.get("data_fingerprint", fingerprint) != fingerprint:
+            raise ValueError(
+                f"{path} holds queries drawn for another {splits.name!r} dataset (its query/database labels differ); "
+                "use another output directory (or --protocol FILE) for this data, or delete the file"
             )
         return np.asarray(record["query_indices"], dtype=np.int64), torch.tensor(record["target_labels"], dtype=torch.float32)
     idx = select_queries(n_total, want, seed)
@@ -85,6 +105,7 @@ def load_or_draw_protocol(path: str | Path, splits, *, n_queries: Optional[int],
         "dataset": splits.name,
         "seed": int(seed),
         "n_queries": int(want),
+        "data_fingerprint": fingerprint,
         "query_indices": idx.tolist(),
         "target_labels": targets.int().tolist(),
         "version": __version__,
