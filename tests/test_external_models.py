@@ -153,8 +153,9 @@ def test_evaluate_equals_the_map_of_her_own_sign_codes(user_setup, variant, tmp_
     assert record["weights_sha256"] == __import__("hashlib").sha256(user_setup["variants"][variant][1].read_bytes()).hexdigest()
 
 
-def test_attack_untargeted_and_targeted_on_her_model(user_setup, tmp_path):
-    args = _model_args(user_setup, "plain")
+@pytest.mark.parametrize("variant", ["plain", "tanh", "tuple"])
+def test_attack_untargeted_and_targeted_on_her_model(user_setup, variant, tmp_path):
+    args = _model_args(user_setup, variant)
     pga, mainstay = tmp_path / "pga.json", tmp_path / "mainstay.json"
     assert main(["attack", *args, "--method", "pga", "--queries", "16", "--steps", "20", "--json", str(pga), "--quiet"]) == 0
     assert main(["attack", *args, "--method", "mainstay", "--targeted", "--queries", "16", "--steps", "20",
@@ -166,14 +167,15 @@ def test_attack_untargeted_and_targeted_on_her_model(user_setup, tmp_path):
     assert untargeted["weights_sha256"] and targeted["query_indices"] == untargeted["query_indices"]
 
 
-def test_defend_returns_weights_that_load_into_her_class(user_setup, tmp_path):
+@pytest.mark.parametrize("variant", ["tanh", "tuple"])
+def test_defend_returns_weights_that_load_into_her_class(user_setup, variant, tmp_path):
     out = tmp_path / "robust.pth"
-    assert main(["defend", *_model_args(user_setup, "tanh"), "--method", "saat", "--epochs", "1",
+    assert main(["defend", *_model_args(user_setup, variant), "--method", "saat", "--epochs", "1",
                  "--param", "steps=2", "--eval-queries", "8", "--eval-steps", "2", "--out", str(out), "--quiet"]) == 0
-    net = user_setup["module"].DeepHashNet(bits=BITS, ends_in_tanh=True)
+    net = user_setup["module"].DeepHashNet(bits=BITS, **user_setup["variants"][variant][2])
     before = {k: v.clone() for k, v in net.state_dict().items()}
     net.load_state_dict(torch.load(out, weights_only=True))  # her class, her keys
-    original = user_setup["variants"]["tanh"][0].state_dict()
+    original = user_setup["variants"][variant][0].state_dict()
     assert set(net.state_dict()) == set(original)
     assert any(not torch.equal(net.state_dict()[k], original[k]) for k in original if "weight" in k)
     assert any(not torch.equal(net.state_dict()[k], before[k]) for k in before)
