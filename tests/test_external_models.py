@@ -9,6 +9,7 @@ multi-label, in the standard list-file format. Nothing of hashguard built either
 from __future__ import annotations
 
 import json
+import re
 import pickle
 import textwrap
 
@@ -188,7 +189,7 @@ def test_bench_attacks_and_defends_the_existing_model_without_retraining(user_se
     grid = tmp_path / "grid.toml"
     grid.write_text(textwrap.dedent(f"""
         name = "mine"
-        queries = 12
+        queries = 50
         [attacks]
         untargeted = ["pga"]
         targeted = ["mainstay"]
@@ -223,6 +224,7 @@ def test_bench_attacks_and_defends_the_existing_model_without_retraining(user_se
     assert base["config"]["weights_sha256"] and list((out / "models").glob("*.pt")) != []  # the defended copy only
     report = (out / "report.md").read_text()
     assert "mine" in report and "existing model" in report
+    assert "24 (of 50 asked for) queries" in report and "mAP@all" in report  # what was run, not what was asked
     # re-running runs nothing: every record is kept
     mtimes = {p: p.stat().st_mtime_ns for p in (out / "records").glob("*.json")}
     assert main(["bench", "--grid", str(grid), "--out", str(out), "--quiet"]) == 0
@@ -278,6 +280,17 @@ def test_bad_outputs_are_clear_errors(user_setup, capsys, name, message):
     assert message in _error(capsys, ["evaluate", *args])
 
 
+def test_selecting_the_relu_features_instead_of_the_codes_is_flagged(user_setup, capsys, tmp_path):
+    args = _model_args(user_setup, "tuple")
+    args[args.index("--select") + 1] = "0"  # the 128 ReLU features, not the codes
+    import warnings
+
+    with pytest.warns(UserWarning, match="ReLU features"):
+        assert main(["evaluate", *args, "--json", str(tmp_path / "e.json"), "--quiet"]) == 0
+    # the command prints warnings as one line, not as a file-and-line report
+    assert warnings.formatwarning("codes >= 0", UserWarning, "wrapped.py", 1) == "warning: codes >= 0\n"
+
+
 def test_tuple_output_without_select_says_how_to_pick(user_setup, capsys):
     args = [a for a in _model_args(user_setup, "tuple")]
     i = args.index("--select")
@@ -286,7 +299,8 @@ def test_tuple_output_without_select_says_how_to_pick(user_setup, capsys):
     assert "select" in err and "tuple" in err
 
 
-def test_pickled_weights_are_refused_and_nothing_runs(user_setup, capsys, tmp_path):
+@pytest.mark.parametrize("writer", ["torch.save", "pickle.dumps"])
+def test_pickled_weights_are_refused_and_nothing_runs(user_setup, capsys, tmp_path, writer):
     marker = tmp_path / "executed"
 
     class Payload:
@@ -294,11 +308,16 @@ def test_pickled_weights_are_refused_and_nothing_runs(user_setup, capsys, tmp_pa
             return (open, (str(marker), "w"))
 
     evil = tmp_path / "evil.pth"
-    evil.write_bytes(pickle.dumps({"hash_layer.weight": Payload()}))
+    if writer == "torch.save":
+        torch.save({"hash_layer.weight": Payload()}, evil)
+    else:
+        evil.write_bytes(pickle.dumps({"hash_layer.weight": Payload()}))
     args = _model_args(user_setup, "plain")
     args[3] = str(evil)
     err = _error(capsys, ["evaluate", *args])
-    assert "weights_only" in err and "state_dict" in err
+    assert "weights_only=True" in err and "torch.save(net.state_dict(), path)" in err
+    assert writer == "pickle.dumps" or re.search(r"a pickled [\w.]*open object", err)
+    assert "\x1b" not in err and "two options" not in err  # torch's own advice (unpickle it) is not repeated
     assert not marker.exists()
 
 

@@ -157,7 +157,8 @@ def evaluate_robustness(
 
     check_hash_model(model, where="evaluate_robustness")
     lists = _attack_lists(attacks)
-    entry = {"name": name, "dataset": splits.name, "in_memory": True, "fingerprint": state_fingerprint(model)}
+    entry = {"name": name, "dataset": splits.name, "in_memory": True, "fingerprint": state_fingerprint(model),
+             "output": getattr(model, "output", "logits"), "input_norm": getattr(model, "input_norm", None)}
     spec = BenchSpec(
         name=f"robustness of {name}", datasets=[], models=[entry], queries=int(queries or 0), eps=eps, seed=int(seed),
         topk=topk, batch_size=int(batch_size),

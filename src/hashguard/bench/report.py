@@ -217,6 +217,28 @@ class _Results:
 # sections
 
 
+def _attack_metrics(res: _Results) -> List[Dict]:
+    return [rec["metrics"] for r in res.runs if r.role in (ATTACK, REATTACK, TRANSFER, CONVERGENCE)
+            for rec in [res.record(r)] if rec is not None]
+
+
+def _queries_text(res: _Results) -> str:
+    """The number of queries the records attacked (a split smaller than ``queries`` gives fewer)."""
+    found = sorted({m["n_queries"] for m in _attack_metrics(res) if "n_queries" in m})
+    if not found:
+        return str(res.spec.queries or "all")
+    return " / ".join(map(str, found)) + ("" if res.spec.queries in (0, *found) else f" (of {res.spec.queries} asked for)")
+
+
+def _topk_text(res: _Results) -> str:
+    """The mAP cut-off the records used (the dataset's convention when the grid says "default")."""
+    found = sorted({m.get("topk") or 0 for m in _attack_metrics(res)})
+    if not found:
+        return "the dataset's paper top-k" if res.spec.topk == "default" else str(res.spec.topk or "all")
+    text = " / ".join(str(k) if k else "all" for k in found)
+    return text + (" (each dataset's convention)" if res.spec.topk == "default" else "")
+
+
 def _header(doc: _Doc, res: _Results, run_seconds: Optional[float]) -> None:
     s = res.spec
     done, total = res.finished
@@ -230,9 +252,8 @@ def _header(doc: _Doc, res: _Results, run_seconds: Optional[float]) -> None:
         f"runs measured on: {'; '.join(machines) or '-'}",
         f"runs finished: {done} of {total}" + ("" if done == total else " (re-run the same command to finish the rest)"),
         f"compute in the records: {seconds / 60:.1f} min" + (f"; this invocation: {run_seconds / 60:.1f} min" if run_seconds else ""),
-        f"protocol: L-inf eps {s.eps * 255:.3g}/255; {s.queries or 'all'} queries drawn with seed {s.seed} (the same "
-        "queries and target labels for every attack); relevance = a shared label; mAP@"
-        + ("the dataset's paper top-k" if s.topk == "default" else str(s.topk or "all"))
+        f"protocol: L-inf eps {s.eps * 255:.3g}/255; {_queries_text(res)} queries drawn with seed {s.seed} (the same "
+        "queries and target labels for every attack); relevance = a shared label; mAP@" + _topk_text(res)
         + "; success = P@10 with the query label < 0.5 (untargeted) or with the target label >= 0.5 (targeted)",
         "T = attack iterations used (the papers' defaults: 100 for PGD attacks, 1500-2000 for HAG, SDHA, P2P, DHTA)",
     ])

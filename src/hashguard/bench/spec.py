@@ -50,7 +50,7 @@ defaults, except the example lists)::
     data_dir = "data/mine"           # (default: --data-dir)
     input_norm = "imagenet"          # or "none", or "0.5,0.5,0.5/0.25,0.25,0.25"
     output = "tanh"                  # "logits" (default) or "tanh"
-    hash_method = "dpsh"             # the objective it was trained with: L_ori of the defenses
+    hash_method = "dpsh"             # the objective it was trained with: L_ori of the defenses (default dpsh)
 
 A grid with ``[[models]]`` and none of datasets / backbones / objectives / bits trains nothing: it
 only evaluates the listed models; give the axes too to mix trained and existing models.
@@ -258,6 +258,10 @@ class BenchSpec:
             _int(self.defenses.epochs, "[defenses] epochs", 1)
         _int(self.defenses.eval_queries, "[defenses] eval_queries", 1)
         _int(self.defenses.eval_steps, "[defenses] eval_steps", 1)
+        if self.defenses.methods:  # an existing model's L_ori term: the objective it was trained with
+            for m in self.models:
+                if m.get("hash_method") is None:
+                    m["hash_method"] = DEFAULT_OBJECTIVE
         if (self.defenses.untargeted or self.defenses.targeted) and not self.defenses.methods:
             raise ValueError("[defenses] lists attacks but no methods; add methods = [\"saat\", ...] or drop the attacks")
         c = self.convergence
@@ -399,6 +403,7 @@ def _overrides(mapping: Any, allowed: List[str], where: str, *, positive: bool =
             raise ValueError(f"{where}.{key} must be a table of parameters, got {value!r}")
 
 
+DEFAULT_OBJECTIVE = "dpsh"  # L_ori of the defenses of an existing model that does not name its objective
 MODEL_KEYS = ("name", "checkpoint", "def", "weights", "kwargs", "dataset", "data_dir", "image_size", "resize", "input_norm",
               "output", "select", "hash_method", "weights_sha256", "in_memory", "fingerprint")
 
@@ -432,7 +437,7 @@ def _external_model(entry: Any, i: int, check_files: bool = True) -> Dict[str, A
     if not isinstance(entry, dict):
         raise ValueError(f"{where} must be a table (name, def, weights, dataset, input_norm, ...), got {entry!r}")
     _check_keys(entry, list(MODEL_KEYS), where)
-    m = {"output": "logits", "hash_method": "dpsh", "kwargs": {}, "select": None, **entry}
+    m = {"output": "logits", "hash_method": None, "kwargs": {}, "select": None, **entry}
     if not isinstance(m.get("name"), str) or not m["name"].strip():
         raise ValueError(f"{where} needs name = \"...\" (how the tables call it)")
     where = f"[[models]] {m['name']!r}"
@@ -467,7 +472,7 @@ def _external_model(entry: Any, i: int, check_files: bool = True) -> Dict[str, A
         m["input_norm"] = parse_input_norm(m["input_norm"])[2]
     if m["output"] not in OUTPUTS:
         raise ValueError(f"{where}: output must be one of {', '.join(OUTPUTS)}, got {m['output']!r}")
-    if m["hash_method"] not in list_hashing():
+    if m["hash_method"] is not None and m["hash_method"] not in list_hashing():
         raise ValueError(f"{where}: unknown hash_method {m['hash_method']!r}; valid choices: {', '.join(list_hashing())}")
     if not isinstance(m["kwargs"], dict):
         raise ValueError(f"{where}: kwargs must be a table of keyword arguments, got {m['kwargs']!r}")

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import re
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
@@ -97,13 +99,16 @@ def read_state_dict(path: str | Path) -> Dict[str, torch.Tensor]:
     if not path.is_file():
         raise ValueError(f"weights file {path} does not exist")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's note on the pickle protocol says nothing to our user
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(err))
+        what = f"a pickled {found.group(1)} object" if found else "something other than tensors (pickled Python objects?)"
         raise ValueError(
-            f"{path} is not a state_dict that loads without unpickling code ({first}). hashguard reads weights only "
-            "with torch.load(weights_only=True) and never executes a pickled object: save the weights with "
-            "torch.save(net.state_dict(), path)"
+            f"{path} holds {what}, not a state_dict: hashguard reads weights only with torch.load(weights_only=True) "
+            "and never runs pickled code. Save the weights in your code with torch.save(net.state_dict(), path) "
+            "(not torch.save(net))"
         ) from None
     if isinstance(payload, dict) and payload.get("format") == "hashguard-checkpoint-v1":
         raise ValueError(f"{path} is a hashguard checkpoint: pass it as --model {path} (without --model-def)")

@@ -308,6 +308,12 @@ def _check_probe(model: WrappedModel, batch: torch.Tensor, raw: Any) -> None:
             f"output='tanh' but the network's codes reach {float(h.abs().max()):.3g}, outside [-1, 1]; "
             "use output='logits' for a network without a final tanh"
         )
+    if model.output == "logits" and h.shape[1] > 1 and bool((h >= 0).all()):
+        warnings.warn(
+            f"every one of the {h.shape[1]} code values is >= 0 on the probe images, so every code would be all +1: "
+            "this looks like ReLU features or probabilities, not hash codes; check select= (--select) and output=",
+            stacklevel=3,
+        )
     model.bits = int(h.shape[1])
     model.channels = int(batch.shape[1])
     model.input_shape = tuple(int(v) for v in batch.shape[1:])
