@@ -182,3 +182,24 @@ def test_the_probe_finds_the_input_shape_or_says_how_to_give_it():
 def test_a_model_with_the_contract_is_not_wrapped_twice(tiny_victim):
     with pytest.raises(ValueError, match="already has the hashing-model contract"):
         wrap_model(tiny_victim[1], input_norm="none")
+
+
+def test_channels_last_only_where_the_network_accepts_it(setting):
+    splits, victim, x = setting
+    fast = wrap_model(user_net(victim), input_norm=VICTIM_NORM, example=x)
+    assert fast.channels_last  # convolutions, then global pooling: any layout works
+
+    class ViewNet(nn.Module):  # DeepHash-style `.view` after the convolutions: NCHW only
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+            self.fc = nn.Linear(4 * 16 * 16, 8)
+
+        def forward(self, x):
+            return self.fc(self.conv(x).view(x.shape[0], -1))
+
+    plain = wrap_model(ViewNet(), input_norm="none", example=x)
+    assert not plain.channels_last
+    result = create_attack("pga", plain, steps=2)(x, torch.as_tensor(splits.query.labels[:12]).float(),
+                                                   knowledge=Knowledge.from_model(plain, splits.train))
+    assert result.x_adv.shape == x.shape

@@ -122,6 +122,7 @@ class WrappedModel(nn.Module):
         self.bits = 0
         self.channels: Optional[int] = None if mean is None or len(mean) == 1 else len(mean)
         self.input_shape: Optional[Tuple[int, int, int]] = None
+        self.channels_last = False  # set by the probe: the network accepts NHWC tensors (faster on CPU)
         self.normalise = mean is not None
         shape = (1, -1, 1, 1)
         # not persistent: the wrapper's state_dict is exactly the user's network's (prefix module.)
@@ -151,11 +152,18 @@ class WrappedModel(nn.Module):
             )
         return out
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """The network's pre-activation codes (N, K) of images ``x`` in [0, 1]."""
+    def logits(self, x: torch.Tensor, *, exact: bool = False) -> torch.Tensor:
+        """The network's pre-activation codes (N, K) of images ``x`` in [0, 1].
+
+        On CPU the images go to the network in channels-last memory layout when the probe found
+        that the network accepts it (oneDNN's NHWC convolutions: about 1.3x faster attack loops;
+        the values differ only by float rounding). ``exact=True`` (what ``encode`` uses) keeps the
+        layout the network was written for, so codes are bit-identical to ``sign(net(x))``."""
         check_images(x, channels=self.channels, check_values=self.check_inputs)
         if self.normalise:
             x = (x - self.mean) / self.std
+        if self.channels_last and not exact and x.device.type == "cpu":
+            x = x.contiguous(memory_format=torch.channels_last)
         h = self._pick(self.module(x))
         if h.dim() != 2 or h.shape[0] != x.shape[0]:
             raise ValueError(
@@ -180,7 +188,7 @@ class WrappedModel(nn.Module):
             device = self.device
             parts = []
             for i in range(0, x.shape[0], batch_size):
-                h = self.logits(x[i : i + batch_size].to(device)).float()
+                h = self.logits(x[i : i + batch_size].to(device), exact=True).float()
                 if not bool(torch.isfinite(h).all()):
                     raise ValueError(
                         "the network produced non-finite (NaN or inf) codes; check its weights and that input_norm "
@@ -323,6 +331,7 @@ def _check_probe(model: WrappedModel, batch: torch.Tensor, raw: Any) -> None:
             "encode(x) differs from sign(network(x)) on the probe images: the network is not deterministic "
             "in eval mode (dropout or random layers left on?)"
         )
+    model.channels_last = _accepts_channels_last(model, batch, h.detach().float())
     if batch.shape[0] > 1:
         single = torch.cat([model.encode(batch[i : i + 1]) for i in range(batch.shape[0])])
         if not torch.equal(codes, single):
@@ -331,6 +340,18 @@ def _check_probe(model: WrappedModel, batch: torch.Tensor, raw: Any) -> None:
                 "assume they do not (batch results then differ from per-image results)",
                 stacklevel=3,
             )
+
+
+def _accepts_channels_last(model: WrappedModel, batch: torch.Tensor, h: torch.Tensor) -> bool:
+    """Whether the network gives the same codes on channels-last input (a ``.view`` after the
+    convolutions, common in DeepHash-style code, rejects it; then the layout is left alone)."""
+    x = (batch - model.mean) / model.std if model.normalise else batch
+    try:
+        with torch.no_grad():
+            out = model._pick(model.module(x.contiguous(memory_format=torch.channels_last))).float()
+    except Exception:
+        return False
+    return out.shape == h.shape and bool(torch.allclose(out, h, rtol=1e-3, atol=1e-4))
 
 
 __all__ = ["OUTPUTS", "WrappedModel", "parse_input_norm", "wrap_model"]
