@@ -222,6 +222,8 @@ def test_bench_attacks_and_defends_the_existing_model_without_retraining(user_se
     assert base["metrics"]["clean_map"] == pytest.approx(
         mean_average_precision(user_codes(net, xq), user_codes(net, xd), yq, yd, topk=None), abs=1e-12)
     assert base["config"]["weights_sha256"] and list((out / "models").glob("*.pt")) != []  # the defended copy only
+    defense = next(r for r in records if r["config"]["kind"] == "defense")
+    assert sorted(p.name for p in (out / "models").glob("*.pt")) == [defense["key"] + ".pt"]
     report = (out / "report.md").read_text()
     assert "mine" in report and "existing model" in report
     assert "24 (of 50 asked for) queries" in report and "mAP@all" in report  # what was run, not what was asked

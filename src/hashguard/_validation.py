@@ -28,16 +28,25 @@ def check_images(x: torch.Tensor, *, channels: int | None = 3, check_values: boo
             f"images must be floating point in [0, 1], got dtype {x.dtype}; "
             "divide uint8 images by 255"
         )
-    if check_values and x.numel():
-        x = x.detach()
-        if torch.isnan(x).any():
-            raise ValueError("images contain NaN values")
-        lo, hi = float(x.min()), float(x.max())
-        if lo < 0.0 or hi > 1.0:
+    if check_values:
+        problem = unit_range_problem(x.detach())
+        if problem:
             raise ValueError(
-                f"images must lie in [0, 1] (pixel units), got values in [{lo:.4g}, {hi:.4g}]; "
+                f"images must lie in [0, 1] (pixel units), but they {problem}; "
                 "do not normalise images before passing them: HashModel normalises internally"
             )
+
+
+def unit_range_problem(images: torch.Tensor) -> str:
+    """What keeps float ``images`` out of [0, 1] ("contain NaN", "range from -0.5 to 2"), or ``""``."""
+    if images.numel() == 0:
+        return ""
+    if torch.isnan(images).any():
+        return "contain NaN"
+    low, high = float(images.min()), float(images.max())
+    if low < 0.0 or high > 1.0:
+        return f"range from {low:.4g} to {high:.4g}"
+    return ""
 
 
 def check_labels(labels: torch.Tensor, num_classes: int | None = None, *, name: str = "labels") -> None:

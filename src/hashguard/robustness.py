@@ -163,6 +163,7 @@ def evaluate_robustness(
         name=f"robustness of {name}", datasets=[], models=[entry], queries=int(queries or 0), eps=eps, seed=int(seed),
         topk=topk, batch_size=int(batch_size),
         attacks=AttackSet(untargeted=lists["untargeted"], targeted=lists["targeted"], steps=dict(steps or {})),
+        examples=["pga", "mainstay"] if out is not None else [],  # retrieval-example figures only for a report
     )
     spec.validate()  # every name and value checked before any work
     with tempfile.TemporaryDirectory(prefix="hashguard-robustness-") as tmp:

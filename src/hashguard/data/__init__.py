@@ -12,10 +12,10 @@ from .loading import check_dataset, load_splits, needs_data_dir
 from .from_tensors import from_tensors
 from .image_list import ImageListDataset, ImageReadError
 from .list_dataset import load_list_dataset
-
-from_lists = load_list_dataset  # the splits of your own list files in one call: from_lists("data/mine")
 from .list_files import DataRootNotFoundError, ImageNotFoundError, ListFileError, ListFileNotFoundError
 from .transforms import ImageSizeError
+
+from_lists = load_list_dataset  # the splits of your own list files in one call: from_lists("data/mine")
 
 __all__ = [
     "DataRootNotFoundError",

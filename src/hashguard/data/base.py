@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .._validation import unit_range_problem
+
 Indices = Union[slice, Sequence[int], np.ndarray, torch.Tensor]
 
 
@@ -80,18 +82,6 @@ def as_index(indices: Indices, n: int) -> torch.Tensor:
 def _forward_slice(indices: Indices) -> bool:
     """Whether ``indices`` is a slice a tensor accepts as it is (a positive step; a view, no copy)."""
     return isinstance(indices, slice) and (indices.step is None or indices.step > 0)
-
-
-def unit_range_problem(images: torch.Tensor) -> str:
-    """What keeps float ``images`` out of [0, 1] ("contain NaN", "range from -0.5 to 2"), or ``""``."""
-    if images.numel() == 0:
-        return ""
-    if torch.isnan(images).any():
-        return "contain NaN"
-    low, high = float(images.min()), float(images.max())
-    if low < 0.0 or high > 1.0:
-        return f"range from {low:g} to {high:g}"
-    return ""
 
 
 class ImageDataset(Dataset):

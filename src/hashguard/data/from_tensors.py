@@ -33,7 +33,8 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 import torch
 
-from .base import DatasetSplits, TensorImageDataset, unit_range_problem
+from .._validation import unit_range_problem
+from .base import DatasetSplits, TensorImageDataset
 
 Pair = Tuple[Any, Any]
 

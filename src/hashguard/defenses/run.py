@@ -129,8 +129,8 @@ def defend_external(
     log: Optional[Callable[[str], None]] = None,
 ) -> Dict[str, Any]:
     """Defend a user's wrapped network and save the defended network's own ``state_dict`` to
-    ``out`` (it loads into the user's class with ``load_state_dict(torch.load(out,
-    weights_only=True))``), with ``<out>.json`` describing the run; returns that description.
+    ``out``, with ``<out>.json`` describing the run; returns that description. The file loads into
+    the user's class: ``net.load_state_dict(torch.load(out, weights_only=True))``.
 
     ``hash_method`` names the L_ori term (the objective the network was trained with)."""
     from ..models.external import file_sha256, save_weights

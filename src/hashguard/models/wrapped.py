@@ -280,19 +280,20 @@ def wrap_model(
             with torch.no_grad():
                 raw = model.module((batch - model.mean) / model.std if model.normalise else batch)
         except Exception as err:  # the user's network rejects this shape: try the next one
-            failures.append(f"{tuple(batch.shape[1:])}: {type(err).__name__}: {str(err).splitlines()[0][:160]}")
+            failures.append((tuple(batch.shape[1:]), f"{type(err).__name__}: {(str(err).splitlines() or [''])[0][:160]}"))
             continue
         _check_probe(model, batch, raw)
         return model
     if example is not None or input_shape is not None:
+        shape, error = failures[0]
         raise ValueError(
-            f"the network fails on the probe images of shape (C, H, W) = {failures[0].split(':')[0]}: "
-            f"{failures[0].split(': ', 1)[1]}. Check that the images have the size and channel count the "
-            "network was built for (--image-size N resizes a dataset read from disk)"
+            f"the network fails on the probe images of shape (C, H, W) = {shape}: {error}. Check that the "
+            "images have the size and channel count the network was built for (--image-size N resizes a "
+            "dataset read from disk)"
         )
     raise ValueError(
-        "the network fails on every probe shape tried (" + "; ".join(failures[:3]) + ", ...); pass "
-        "example=images or input_shape=(C, H, W) of the data it was built for"
+        "the network fails on every probe shape tried (" + "; ".join(f"{s}: {e}" for s, e in failures[:3])
+        + ", ...); pass example=images or input_shape=(C, H, W) of the data it was built for"
     )
 
 
