@@ -120,12 +120,11 @@ class _Context:
         if source is not None and source[0] == "object":
             return self.objects[source[1]][0]
         if source is not None and source[0] == "external":
-            identity = source[1]
-            splits = self.splits(identity)
-            example = load_images(splits.query, torch.arange(min(2, len(splits.query))))
-            entry = next(m for m in self.spec.models if m["name"] == identity["name"])
+            entry = self.spec_entry(key)
             if entry.get("checkpoint"):
                 return load_checkpoint(entry["checkpoint"], map_location=self.device)[0]
+            splits = self.splits(source[1])
+            example = load_images(splits.query, torch.arange(min(2, len(splits.query))))  # the probe batch
             model, _ = load_external_model(
                 entry["def"], entry.get("weights"), input_norm=entry["input_norm"], output=entry["output"],
                 select=entry.get("select"), kwargs=entry.get("kwargs"), example=example, device=self.device,
@@ -211,18 +210,8 @@ def _defend(ctx: _Context, run: Run):
     params = {**c["params"], "seed": c["seed"]}
     if c["epochs"] is not None:
         params["epochs"] = c["epochs"]
-    if is_external(run.model) and ctx.spec_entry(c["model"]).get("checkpoint"):
-        if path.is_file():
-            _, record = load_checkpoint(path, map_location="cpu")
-        else:
-            record = defend_checkpoint(
-                ctx.spec_entry(c["model"])["checkpoint"], c["defense"], path, splits=splits, params=params,
-                device=ctx.device, eval_queries=c["eval_queries"], eval_steps=c["eval_steps"], progress=ctx.progress,
-                log=ctx.log,
-            )
-        defense = dict(record["defense"])
-        return {"defense": defense, "checkpoint": str(path.relative_to(ctx.out))}, {"defense_seconds": defense["seconds"]}
-    if is_external(run.model):
+    entry = ctx.spec_entry(c["model"])
+    if is_external(run.model) and not entry.get("checkpoint"):  # the user's network: its own state_dict
         description = path.with_name(path.name + ".json")
         if path.is_file() and description.is_file():
             defense = json.loads(description.read_text())["defense"]
@@ -235,15 +224,16 @@ def _defend(ctx: _Context, run: Run):
             atomic_write_json(description, {"defense": defense, "defended_from": c["model"], "name": c["name"]})
             save_weights(defended, path)
             resume.unlink(missing_ok=True)
-        return {"defense": defense, "checkpoint": str(path.relative_to(ctx.out))}, {"defense_seconds": defense["seconds"]}
-    if path.is_file():
-        _, record = load_checkpoint(path, map_location="cpu")
-    else:
-        record = defend_checkpoint(
-            ctx.checkpoint(c["model"]), c["defense"], path, splits=splits, params=params, device=ctx.device,
-            eval_queries=c["eval_queries"], eval_steps=c["eval_steps"], progress=ctx.progress, log=ctx.log,
-        )
-    defense = dict(record["defense"])
+    else:  # a hashguard checkpoint, trained by the grid or given in [[models]]
+        if path.is_file():
+            _, record = load_checkpoint(path, map_location="cpu")
+        else:
+            record = defend_checkpoint(
+                entry.get("checkpoint") or ctx.checkpoint(c["model"]), c["defense"], path, splits=splits,
+                params=params, device=ctx.device, eval_queries=c["eval_queries"], eval_steps=c["eval_steps"],
+                progress=ctx.progress, log=ctx.log,
+            )
+        defense = dict(record["defense"])
     return {"defense": defense, "checkpoint": str(path.relative_to(ctx.out))}, {"defense_seconds": defense["seconds"]}
 
 
