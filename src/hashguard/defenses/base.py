@@ -135,7 +135,7 @@ class Defense:
                 "hashguard.hashing.create_hashing(name, bits=..., train_labels=...); "
                 f"got {type(objective).__name__}"
             )
-        self.check_params(params)
+        params = self.check_params(params)
         fields = set(DefenseConfig.__dataclass_fields__)
         config_params = {k: v for k, v in params.items() if k in fields}
         self.params = {**self.method_defaults(), **{k: v for k, v in params.items() if k not in fields}}
@@ -150,16 +150,23 @@ class Defense:
         return {}
 
     @classmethod
-    def check_params(cls, params: Dict[str, Any]) -> None:
-        """Raise ``ValueError`` naming the valid parameters if ``params`` has a key this defense lacks."""
+    def check_params(cls, params: Dict[str, Any], *, syntax: str = "python") -> Dict[str, Any]:
+        """Raise ``ValueError`` (an ``InputError``) naming the valid parameters if ``params`` has a key
+        this defense lacks, or naming the range if a value is of the wrong type or out of range
+        (``defenses.schema``); returns the values normalised (``10.0`` -> 10)."""
+        from .._params import check_params
+        from ..errors import InputError
+        from .schema import defense_schema
+
         fields = set(DefenseConfig.__dataclass_fields__)
         allowed = fields | set(cls.method_defaults())
         unknown = sorted(set(params) - allowed)
         if unknown:
-            raise ValueError(
+            raise InputError(
                 f"defense {cls.name!r} has no parameter {', '.join(map(repr, unknown))}; valid parameters: "
                 f"{', '.join(sorted(allowed))}"
             )
+        return check_params(cls.name, defense_schema(cls.name), params, syntax=syntax)
 
     # ---------------------------------------------------------------- hooks
     def setup(self, model: HashModel, train) -> None:
