@@ -13,6 +13,7 @@ from typing import Any, Dict, Iterable, Optional, Sequence
 import torch
 from torch import nn
 
+from .._params import check_bits
 from .._validation import check_images
 from .backbones import Backbone, create_backbone
 
@@ -43,9 +44,7 @@ class HashModel(nn.Module):
         check_inputs: bool = True,
     ) -> None:
         super().__init__()
-        if int(bits) < 1:
-            raise ValueError(f"bits must be a positive integer, got {bits}")
-        self.bits = int(bits)
+        self.bits = check_bits(bits)  # 1 to 4096: before the hash layer is allocated
         self.features = backbone.features
         self.hash_layer = nn.Linear(backbone.out_features, self.bits)
         mean = backbone.mean if mean is None else mean
@@ -103,6 +102,7 @@ def create_hash_model(
     backbone_kwargs: Optional[Dict[str, Any]] = None,
 ) -> HashModel:
     """Build a :class:`HashModel` from a registered backbone name."""
+    check_bits(bits)  # before the backbone is built (or its weights downloaded)
     model = HashModel(create_backbone(backbone, pretrained=pretrained, **(backbone_kwargs or {})), bits)
     # recorded so that save_checkpoint can describe the architecture without being told
     model.backbone_name = backbone
