@@ -205,11 +205,6 @@ def _from_command_line(p: Param, value: Any) -> Any:
             return value.strip().lower() in TRUE_WORDS
         if isinstance(value, int) and not isinstance(value, bool) and value in (0, 1):
             return bool(value)
-    if isinstance(value, str) and p.kind in ("int", "float") and not p.fraction:
-        try:
-            return json.loads(value.strip())
-        except ValueError:
-            return value
     return value
 
 
