@@ -174,6 +174,11 @@ def test_bits_are_checked_before_a_hash_layer_is_allocated(bits):
     assert check_bits(4096) == 4096 and BITS.high == 4096
 
 
+def test_pretrained_must_be_a_real_boolean():
+    with pytest.raises(InputError, match='pretrained must be true or false, got .no.'):
+        create_hash_model("cnn", 8, pretrained="no")
+
+
 # ---------------------------------------------------------------------------- devices
 def test_devices(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)

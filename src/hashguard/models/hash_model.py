@@ -13,7 +13,7 @@ from typing import Any, Dict, Iterable, Optional, Sequence
 import torch
 from torch import nn
 
-from .._params import check_bits
+from .._params import Param, check_bits, check_value
 from .._validation import check_images
 from .backbones import Backbone, create_backbone
 
@@ -103,6 +103,7 @@ def create_hash_model(
 ) -> HashModel:
     """Build a :class:`HashModel` from a registered backbone name."""
     check_bits(bits)  # before the backbone is built (or its weights downloaded)
+    check_value("pretrained", Param("bool"), pretrained)  # "no" is not false
     model = HashModel(create_backbone(backbone, pretrained=pretrained, **(backbone_kwargs or {})), bits)
     # recorded so that save_checkpoint can describe the architecture without being told
     model.backbone_name = backbone
