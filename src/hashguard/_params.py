@@ -187,8 +187,8 @@ def _example(p: Param) -> Any:
 
 
 class _Bad(Exception):
-    def __init__(self, hint: str = "", describe: Optional[str] = None) -> None:
-        self.hint, self.describe = hint, describe
+    def __init__(self, hint: str = "") -> None:
+        self.hint = hint
 
 
 TRUE_WORDS = ("true", "yes", "on", "1")
@@ -486,7 +486,7 @@ def resolve_device(name: Any, *, label: str = "--device") -> str:
     choices = "auto, cpu, cuda, cuda:N" + (", mps" if mps else "")
     text = str(name).strip().lower() if isinstance(name, str) else None
     if text == "auto":
-        return "cuda" if torch.cuda.is_available() else ("cpu")
+        return "cuda" if torch.cuda.is_available() else "cpu"
     if text == "cpu":
         return "cpu"
     if text == "mps":
@@ -511,5 +511,5 @@ def resolve_device(name: Any, *, label: str = "--device") -> str:
 
 
 __all__ = ["BITS", "EPS", "MAX_BITS", "MISSING", "Param", "SEED", "STEP", "check_bits", "check_defaults",
-           "check_params", "check_value", "constructor_parameters", "dataclass_schema", "defaults_schema", "example_text",
-           "parse_fraction", "resolve_device", "signature_schema"]
+           "check_params", "check_value", "constructor_parameters", "dataclass_schema", "defaults_schema",
+           "example_text", "parse_fraction", "resolve_device", "signature_schema"]
