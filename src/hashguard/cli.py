@@ -19,11 +19,34 @@ from typing import Any, Dict, List, Optional
 
 from . import __version__
 from ._atomic import atomic_write_json
+from ._paths import check_output_file
 
 WORKERS = min(4, os.cpu_count() or 1)
 WORKERS_HELP = "image-decoding processes for datasets read from disk (built-in data is in memory)"
 DEVICE_HELP = "auto (cuda if present, else cpu), cpu, cuda, cuda:N, or mps on Apple GPUs"
 TOPK_HELP = "rank cut-off for mAP (default: the dataset's paper convention; 0 = whole database)"
+
+
+def _check_json_out(path: Optional[str]) -> None:
+    """``--json``: a file checked before any work, or ``-`` for standard output."""
+    if path and path != "-":
+        check_output_file(path)
+
+
+def _write_json(path: str, record: Dict[str, Any]) -> None:
+    """``--json FILE`` written atomically (a link's target, a device directly); ``--json -`` to stdout."""
+    import json
+
+    if path == "-":
+        sys.stdout.write(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        sys.stdout.flush()
+    else:
+        atomic_write_json(path, record)
+
+
+def _summary_stream(json_path: Optional[str]):
+    """Where the human-readable summary goes: stderr when ``--json -`` puts the JSON on stdout."""
+    return sys.stderr if json_path == "-" else sys.stdout
 
 
 def _device(name: str) -> str:
@@ -185,6 +208,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                         "--lr-step": schema["lr_step"], "--warmup-epochs": schema["warmup_epochs"],
                         "--seed": schema["seed"], "--workers": schema["num_workers"],
                         "--image-size": _int_flag(1, 224), "--resize": _int_flag(1, 256)})
+    for path in (args.out, args.out + ".json"):  # the checkpoint and its config, before training
+        check_output_file(path)
     device = _device(args.device)
     warmup = args.warmup_epochs if args.warmup_epochs is not None else (0 if args.pretrained else 2)
     config = TrainConfig(
@@ -214,6 +239,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .hashing.evaluation import retrieval_map
 
+    _check_json_out(args.json)
     model, meta, splits, _ = _load_model(args, _device(args.device))
     topk = _topk(args.topk, splits)
     value = retrieval_map(
@@ -229,9 +255,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     }
     what = meta.get("model_def") or f"{meta['hash_method']}, {meta['backbone']}"
     print(f"mAP@{topk or 'all'} = {value:.4f}  ({record['dataset']}, {what}, {record['bits']} bits, "
-          f"{record['n_queries']} queries)")
+          f"{record['n_queries']} queries)", file=_summary_stream(args.json))
     if args.json:
-        atomic_write_json(args.json, record)
+        _write_json(args.json, record)
     return 0
 
 
@@ -248,21 +274,22 @@ def _param(text: str):
         return key.strip(), value
 
 
-def _print_attack(record: Dict[str, Any]) -> None:
+def _print_attack(record: Dict[str, Any], file=None) -> None:
     rows = [("clean mAP", record["clean_map"]), ("attacked mAP", record["map"]), ("theory mAP", record["theory_map"])]
     if record["targeted"]:
         rows += [("clean t-MAP", record["clean_t_map"]), ("attacked t-MAP", record["t_map"]),
                  ("theory t-MAP", record["theory_t_map"])]
     p = record["perceptibility"]
-    print(f"{record['method']} ({'targeted' if record['targeted'] else 'untargeted'}"
-          f"{', transfer' if record['transfer'] else ''}), {record['n_queries']} queries, "
-          f"eps {record['eps'] * 255:.3g}/255, {record['steps']} steps, mAP@{record['topk'] or 'all'}")
-    for name, value in rows:
-        print(f"  {name:15s} {'-' if value is None else f'{value:.4f}'}")
-    print(f"  {'success rate':15s} {record['success_rate']:.3f}  ({record['success_definition']})")
-    print(f"  {'perturbation':15s} L-inf {p['linf'] * 255:.2f}/255, L2 {p['l2']:.3f}, RMSE {p['rmse']:.4f}")
-    print(f"  {'time':15s} {record['seconds_per_query']:.4f} s/query"
-          + (f" ({record['seconds_per_query_with_training']:.4f} with training)" if "seconds_per_query_with_training" in record else ""))
+    lines = [f"{record['method']} ({'targeted' if record['targeted'] else 'untargeted'}"
+             f"{', transfer' if record['transfer'] else ''}), {record['n_queries']} queries, "
+             f"eps {record['eps'] * 255:.3g}/255, {record['steps']} steps, mAP@{record['topk'] or 'all'}"]
+    lines += [f"  {name:15s} {'-' if value is None else f'{value:.4f}'}" for name, value in rows]
+    lines.append(f"  {'success rate':15s} {record['success_rate']:.3f}  ({record['success_definition']})")
+    lines.append(f"  {'perturbation':15s} L-inf {p['linf'] * 255:.2f}/255, L2 {p['l2']:.3f}, RMSE {p['rmse']:.4f}")
+    lines.append(f"  {'time':15s} {record['seconds_per_query']:.4f} s/query"
+                 + (f" ({record['seconds_per_query_with_training']:.4f} with training)"
+                    if "seconds_per_query_with_training" in record else ""))
+    print("\n".join(lines), file=file or sys.stdout)
 
 
 def _attack_params(args: argparse.Namespace) -> Dict[str, Any]:
@@ -287,6 +314,7 @@ def cmd_attack(args: argparse.Namespace) -> int:
     from .attacks.protocol import protocol_path, run_attack
     from .models import load_checkpoint
 
+    _check_json_out(args.json)
     device = _device(args.device)
     try:
         params = _attack_params(args)
@@ -307,6 +335,8 @@ def cmd_attack(args: argparse.Namespace) -> int:
         topk = _topk(args.topk, splits)
         n = len(splits.query) if args.queries is None else min(args.queries, len(splits.query))
         protocol = args.protocol or protocol_path(Path(args.json).resolve().parent, meta["dataset"], args.seed, n)
+        if not Path(protocol).exists():
+            check_output_file(protocol)  # drawn and saved before the attack runs
         record = run_attack(
             model, splits, args.method, targeted=args.targeted, n_queries=n, seed=args.seed, topk=topk,
             surrogate=surrogate, params=params, protocol_file=protocol, batch_size=args.batch_size,
@@ -315,8 +345,8 @@ def cmd_attack(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise SystemExit(f"error: {err}") from None
     record.update({**meta, "surrogate": args.surrogate, "protocol_file": str(protocol), "device": device})
-    _print_attack(record)
-    atomic_write_json(args.json, record)
+    _print_attack(record, file=_summary_stream(args.json))
+    _write_json(args.json, record)
     return 0
 
 
@@ -346,6 +376,9 @@ def cmd_defend(args: argparse.Namespace) -> int:
         raise SystemExit(f"error: {err}") from None
     if args.out and any(p and Path(args.out).resolve() == Path(p).resolve() for p in (args.model, args.weights)):
         raise SystemExit("error: --out must differ from --model / --weights (the defended model is a new file)")
+    from .defenses.run import check_defense_outputs
+
+    check_defense_outputs(args.out)  # <out>, <out>.json, <out>.resume.pt: before any training
     device = _device(args.device)
     log = None if args.quiet else (lambda line: print(line, file=sys.stderr))
     try:
@@ -396,6 +429,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         result = run_bench(
             spec, args.out, data_dir=args.data_dir, device=device, progress=not args.quiet,
             log=None if args.quiet else (lambda line: print(line, file=sys.stderr)), report=not args.no_report,
+            wait=args.wait,
         )
     except ValueError as err:
         raise SystemExit(f"error: {err}") from None
@@ -493,7 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="clean mAP of a checkpoint (or of your own network) on its dataset")
     _add_model_options(p)
     p.add_argument("--topk", type=int, default=None, help=TOPK_HELP)
-    p.add_argument("--json", help="also write the result to this JSON file")
+    p.add_argument("--json", help="also write the result to this JSON file (- for standard output)")
     p.add_argument("--data-dir", help="override the dataset folder stored in the checkpoint")
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--workers", type=int, default=WORKERS, help=WORKERS_HELP)
@@ -521,7 +555,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="queries/targets file (default: protocol-<dataset>-seed<S>-q<N>.json next to --json)")
     p.add_argument("--batch-size", type=int, default=128, help="queries attacked together")
     p.add_argument("--topk", type=int, default=None, help=TOPK_HELP)
-    p.add_argument("--json", required=True, help="write the metrics record here")
+    p.add_argument("--json", required=True, help="write the metrics record here (- for standard output)")
     p.add_argument("--data-dir", default=None, help="dataset directory (default: the one recorded in the checkpoint)")
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -561,6 +595,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="override the grid's seed")
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--no-report", action="store_true", help="only run the grid (write the report later with `hashguard report`)")
+    p.add_argument("--wait", action="store_true",
+                   help="if another hashguard bench is running into --out, wait for it to finish (default: refuse)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or logs")
     p.set_defaults(func=cmd_bench)
 
@@ -578,6 +614,8 @@ def _one_line_warnings() -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    from .errors import HashguardError
+
     _one_line_warnings()
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -585,7 +623,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.error(f"--bits must be >= 1, got {args.bits}")
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, HashguardError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

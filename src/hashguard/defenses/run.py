@@ -17,6 +17,7 @@ import torch
 
 from .. import __version__
 from .._atomic import atomic_write_json
+from .._paths import check_output_file
 from ..data.batching import load_images
 from ..data.loading import load_splits
 from ..hashing import create_hashing, list_hashing
@@ -55,6 +56,15 @@ def validation_probe(splits, *, n: int = 200, steps: int = 10, topk: Optional[in
         return {"val_map": clean, "val_map_pga": attacked}
 
     return evaluate
+
+
+def check_defense_outputs(out: str | Path) -> Path:
+    """Check, before any training, that the defended model ``out``, its ``<out>.json`` and its
+    ``<out>.resume.pt`` can be written (:func:`hashguard._paths.check_output_file`)."""
+    out = Path(out)
+    for path in (out, out.with_name(out.name + ".json"), out.with_name(out.name + ".resume.pt")):
+        check_output_file(path)
+    return out
 
 
 def defend_model(
@@ -96,6 +106,7 @@ def defend_checkpoint(
 ) -> Dict[str, Any]:
     """Load ``model_path``, run defense ``method`` (``params``: epochs, seed, lr, ...) and save
     the defended checkpoint to ``out``; returns its config."""
+    check_defense_outputs(out)
     model, config = load_checkpoint(model_path, map_location=device)
     if splits is None:
         splits = load_splits(config["dataset"], int(config.get("seed", 0)), config.get("data_dir"),
@@ -135,7 +146,7 @@ def defend_external(
     ``hash_method`` names the L_ori term (the objective the network was trained with)."""
     from ..models.external import file_sha256, save_weights
 
-    out = Path(out)
+    out = check_defense_outputs(out)
     resume = out.with_name(out.name + ".resume.pt")
     defended, record = defend_model(
         model, method, splits, objective=hash_method, params=params, resume_path=resume,
