@@ -82,7 +82,7 @@ def test_attack_refuses_a_read_only_folder_before_attacking(checkpoint, tmp_path
     locked.chmod(0o555)
     try:
         assert main(["attack", "--model", str(checkpoint), "--method", "pga", "--queries", "5", "--steps", "2",
-                     "--json", str(locked / "a.json"), "--quiet"]) == 2
+                     "--protocol", str(tmp_path / "protocol.json"), "--json", str(locked / "a.json"), "--quiet"]) == 2
         captured = capsys.readouterr()
         assert captured.out == "" and "not writable" in captured.err
     finally:
