@@ -150,3 +150,17 @@ def test_bench_and_evaluate_robustness_refuse_an_unusable_out_before_any_run(tin
     with pytest.raises(OutputPathError, match="file.txt is a file, not a folder"):
         run_bench(load_spec_file(grid), tmp_path / "file.txt" / "runs", progress=False)
     assert main(["bench", "--grid", str(grid), "--out", str(tmp_path / "file.txt" / "runs"), "--quiet"]) == 2
+
+
+@pytest.mark.skipif(not os.path.isdir("/dev/fd"), reason="needs /dev/fd")
+def test_json_to_the_redirected_standard_output_is_valid_json(checkpoint, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "out.txt"
+    with open(out, "w") as stdout:  # `hashguard evaluate --json /dev/fd/1 > out.txt`
+        done = subprocess.run([sys.executable, "-m", "hashguard", "evaluate", "--model", str(checkpoint),
+                               "--json", "/dev/fd/1", "--quiet"], stdout=stdout, stderr=subprocess.PIPE, text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(out.read_text())["dataset"] == "synthetic"  # not overlapped by the summary line
+    assert "mAP@" in done.stderr

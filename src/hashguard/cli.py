@@ -33,11 +33,24 @@ def _check_json_out(path: Optional[str]) -> None:
         check_output_file(path)
 
 
+def _is_stdout(path: Optional[str]) -> bool:
+    """``-``, or a path naming this process's standard output (``/dev/stdout``, the file stdout is
+    redirected to): written through ``sys.stdout`` so its buffer and the JSON do not overlap."""
+    if path == "-":
+        return True
+    if not path:
+        return False
+    try:
+        return os.path.samestat(os.stat(path), os.fstat(sys.stdout.fileno()))
+    except (OSError, ValueError, AttributeError):  # io.UnsupportedOperation is an OSError
+        return False
+
+
 def _write_json(path: str, record: Dict[str, Any]) -> None:
     """``--json FILE`` written atomically (a link's target, a device directly); ``--json -`` to stdout."""
     import json
 
-    if path == "-":
+    if _is_stdout(path):
         sys.stdout.write(json.dumps(record, indent=2, sort_keys=True) + "\n")
         sys.stdout.flush()
     else:
@@ -45,8 +58,8 @@ def _write_json(path: str, record: Dict[str, Any]) -> None:
 
 
 def _summary_stream(json_path: Optional[str]):
-    """Where the human-readable summary goes: stderr when ``--json -`` puts the JSON on stdout."""
-    return sys.stderr if json_path == "-" else sys.stdout
+    """Where the human-readable summary goes: stderr when the JSON goes to standard output."""
+    return sys.stderr if _is_stdout(json_path) else sys.stdout
 
 
 def _device(name: str) -> str:
