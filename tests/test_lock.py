@@ -171,3 +171,22 @@ def test_bench_wait_runs_once_the_holder_finishes(tmp_path, monkeypatch):
     assert main(["bench", "--grid", str(grid), "--out", str(out), "--quiet", "--device", "cpu", "--no-report",
                  "--wait"]) == 0
     assert started == [1, 1]
+
+
+def test_a_defense_into_an_out_another_process_is_writing_is_refused(tiny_victim, tmp_path, monkeypatch):
+    import hashguard.defenses.run as run
+
+    splits, model = tiny_victim
+    monkeypatch.setattr(run, "defend_model", lambda *a, **k: (_ for _ in ()).throw(AssertionError("ran")))
+    out = tmp_path / "defended.pth"
+    code = HOLDER.replace("from hashguard._lock import folder_lock", "from hashguard._lock import file_lock")
+    code = code.replace("folder_lock(sys.argv[1])", "file_lock(sys.argv[1], what='x')")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(out) + ".lock"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(BusyError, match=f"defended model {out} is in use by pid {holder.pid}.*another --out"):
+            run.defend_external(model, {}, "saat", out, splits)
+    finally:
+        holder.kill()
+        holder.wait()

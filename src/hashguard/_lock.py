@@ -44,9 +44,9 @@ def _holder_text(path: Path) -> Dict[str, object]:
         return {}
 
 
-def describe_holder(folder: str | Path, info: Dict[str, object]) -> str:
+def describe_holder(what: str, info: Dict[str, object]) -> str:
     pid, host, since = info.get("pid", "?"), info.get("host", "?"), info.get("since", "an unknown time")
-    return f"results folder {folder} is in use by pid {pid} on host {host} since {since}"
+    return f"{what} is in use by pid {pid} on host {host} since {since}"
 
 
 def _alive(pid: int) -> bool:
@@ -77,7 +77,19 @@ def folder_lock(
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    path = Path(os.path.realpath(folder)) / LOCK_NAME
+    with file_lock(Path(os.path.realpath(folder)) / LOCK_NAME, what=f"results folder {folder}", wait=wait, log=log,
+                   hint=hint) as path:
+        yield path
+
+
+@contextlib.contextmanager
+def file_lock(
+    path: str | Path, *, what: str, wait: bool = False, log: Optional[Callable[[str], None]] = None,
+    hint: str = "wait for it",
+) -> Iterator[Path]:
+    """Hold the lock file ``path`` (created, and removed when released) for the ``with`` block;
+    ``what`` names the thing it guards in the busy message. See :func:`folder_lock`."""
+    path = Path(os.path.realpath(path))
     me = (str(path), threading.get_ident())
     with _held_guard:
         if _held.get(me):
@@ -92,7 +104,7 @@ def folder_lock(
             with _held_guard:
                 _held[me] -= 1
         return
-    fd = _acquire(path, folder, wait=wait, log=log, hint=hint)
+    fd = _acquire(path, what, wait=wait, log=log, hint=hint)
     with _held_guard:
         _held[me] = 1
     try:
@@ -103,7 +115,7 @@ def folder_lock(
         _release(path, fd)
 
 
-def _acquire(path: Path, folder: Path, *, wait: bool, log, hint: str) -> Optional[int]:
+def _acquire(path: Path, what: str, *, wait: bool, log, hint: str) -> Optional[int]:
     import fcntl
 
     told = False
@@ -115,9 +127,9 @@ def _acquire(path: Path, folder: Path, *, wait: bool, log, hint: str) -> Optiona
             info = _holder_text(path)
             if not wait:
                 os.close(fd)
-                raise BusyError(f"{describe_holder(folder, info)}; {hint}") from None
+                raise BusyError(f"{describe_holder(what, info)}; {hint}") from None
             if log is not None and not told:
-                log(f"{describe_holder(folder, info)}; waiting for it to finish")
+                log(f"{describe_holder(what, info)}; waiting for it to finish")
                 told = True
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)  # blocks until the holder ends
@@ -128,7 +140,7 @@ def _acquire(path: Path, folder: Path, *, wait: bool, log, hint: str) -> Optiona
             os.close(fd)
             if err.errno not in _UNSUPPORTED:
                 raise
-            return _acquire_without_flock(path, folder, hint)
+            return _acquire_without_flock(path, what, hint)
         # the holder removes the file when it finishes: make sure the locked file is still the one in place
         try:
             same = os.path.samestat(os.fstat(fd), os.stat(path))
@@ -141,14 +153,14 @@ def _acquire(path: Path, folder: Path, *, wait: bool, log, hint: str) -> Optiona
         return fd
 
 
-def _acquire_without_flock(path: Path, folder: Path, hint: str) -> None:
+def _acquire_without_flock(path: Path, what: str, hint: str) -> None:
     """A file system without ``flock`` (some network mounts): the lock file's text alone decides.
     A holder on this host whose process is gone is stale and taken over; not race-free."""
     info = _holder_text(path)
     pid, host = info.get("pid"), info.get("host")
     if isinstance(pid, int) and pid != os.getpid():
         if host != socket.gethostname() or _alive(pid):
-            raise BusyError(f"{describe_holder(folder, info)}; {hint}")
+            raise BusyError(f"{describe_holder(what, info)}; {hint}")
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~current_umask())
     _write_holder(fd)
     os.close(fd)
@@ -169,4 +181,4 @@ def _release(path: Path, fd: Optional[int]) -> None:
         os.close(fd)
 
 
-__all__ = ["LOCK_NAME", "describe_holder", "folder_lock"]
+__all__ = ["LOCK_NAME", "describe_holder", "file_lock", "folder_lock"]

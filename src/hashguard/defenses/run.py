@@ -17,6 +17,7 @@ import torch
 
 from .. import __version__
 from .._atomic import atomic_write_json
+from .._lock import file_lock
 from .._paths import check_output_file
 from ..data.batching import load_images
 from ..data.loading import load_splits
@@ -67,6 +68,13 @@ def check_defense_outputs(out: str | Path) -> Path:
     return out
 
 
+def defense_lock(out: Path, log=None):
+    """One process at a time per defended model: two runs with one ``out`` would share (and spoil)
+    its ``<out>.resume.pt``. The lock file ``<out>.lock`` is removed when the run ends."""
+    return file_lock(out.with_name(out.name + ".lock"), what=f"defended model {out}", log=log,
+                     hint="wait for it to finish or use another --out")
+
+
 def defend_model(
     model,
     method: str,
@@ -114,14 +122,15 @@ def defend_checkpoint(
     objective = objective_from_config(config, torch.as_tensor(splits.train.labels).float())
     out = Path(out)
     resume = out.with_name(out.name + ".resume.pt")
-    defended, record = defend_model(
-        model, method, splits, objective=objective, params=params, resume_path=resume,
-        eval_queries=eval_queries, eval_steps=eval_steps, progress=progress, log=log,
-    )
-    new_config = dict(config)
-    new_config.update({"defense": record, "defended_from": str(model_path), "version": __version__})
-    save_checkpoint(out, defended, new_config)
-    resume.unlink(missing_ok=True)
+    with defense_lock(out, log):
+        defended, record = defend_model(
+            model, method, splits, objective=objective, params=params, resume_path=resume,
+            eval_queries=eval_queries, eval_steps=eval_steps, progress=progress, log=log,
+        )
+        new_config = dict(config)
+        new_config.update({"defense": record, "defended_from": str(model_path), "version": __version__})
+        save_checkpoint(out, defended, new_config)
+        resume.unlink(missing_ok=True)
     return new_config
 
 
@@ -148,14 +157,15 @@ def defend_external(
 
     out = check_defense_outputs(out)
     resume = out.with_name(out.name + ".resume.pt")
-    defended, record = defend_model(
-        model, method, splits, objective=hash_method, params=params, resume_path=resume,
-        eval_queries=eval_queries, eval_steps=eval_steps, progress=progress, log=log,
-    )
-    save_weights(defended, out)
-    config = {**info, "hash_method": hash_method, "dataset": splits.name, "defense": record,
-              "defended_from": info.get("weights"), "weights": str(out), "weights_sha256": file_sha256(out),
-              "version": __version__}
-    atomic_write_json(out.with_name(out.name + ".json"), config)
-    resume.unlink(missing_ok=True)
+    with defense_lock(out, log):
+        defended, record = defend_model(
+            model, method, splits, objective=hash_method, params=params, resume_path=resume,
+            eval_queries=eval_queries, eval_steps=eval_steps, progress=progress, log=log,
+        )
+        save_weights(defended, out)
+        config = {**info, "hash_method": hash_method, "dataset": splits.name, "defense": record,
+                  "defended_from": info.get("weights"), "weights": str(out), "weights_sha256": file_sha256(out),
+                  "version": __version__}
+        atomic_write_json(out.with_name(out.name + ".json"), config)
+        resume.unlink(missing_ok=True)
     return config
