@@ -190,3 +190,27 @@ def test_a_defense_into_an_out_another_process_is_writing_is_refused(tiny_victim
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_without_flock_the_lock_file_text_decides(tmp_path, monkeypatch):
+    """Some network file systems have no flock: a live holder on this host refuses, a dead one is
+    taken over."""
+    import errno
+    import fcntl
+
+    def no_flock(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        (tmp_path / LOCK_NAME).write_text(json.dumps({"pid": sleeper.pid, "host": socket.gethostname()}))
+        with pytest.raises(BusyError, match=f"pid {sleeper.pid}"):
+            with folder_lock(tmp_path):
+                pass
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    with folder_lock(tmp_path) as path:  # its process is gone now: stale
+        assert json.loads(path.read_text())["pid"] == os.getpid()
+    assert not (tmp_path / LOCK_NAME).exists()

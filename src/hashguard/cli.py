@@ -348,7 +348,7 @@ def cmd_attack(args: argparse.Namespace) -> int:
         topk = _topk(args.topk, splits)
         n = len(splits.query) if args.queries is None else min(args.queries, len(splits.query))
         protocol = args.protocol or protocol_path(Path(args.json).resolve().parent, meta["dataset"], args.seed, n)
-        if not Path(protocol).exists():
+        if not Path(protocol).is_file():
             check_output_file(protocol)  # drawn and saved before the attack runs
         record = run_attack(
             model, splits, args.method, targeted=args.targeted, n_queries=n, seed=args.seed, topk=topk,
