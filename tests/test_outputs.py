@@ -103,3 +103,24 @@ def test_paths_from_records_stay_inside_the_results_folder(tmp_path):
             assert path_inside(out, bad, "figure") is None
     with pytest.warns(UserWarning, match="not a path"):
         assert path_inside(out, {"a": 1}) is None
+
+
+def test_a_cache_that_cannot_be_written_costs_a_rebuild_not_the_run(tmp_path, monkeypatch):
+    import torch
+
+    import hashguard.data.cache as cache
+    from hashguard.data import create_dataset
+
+    (tmp_path / "file.txt").write_text("x")
+    monkeypatch.setenv("HASHGUARD_CACHE", str(tmp_path / "file.txt" / "cache"))
+    with pytest.warns(UserWarning, match="HASHGUARD_CACHE"):
+        first = create_dataset("mnist-mosaic", n_query=20, n_database=60, n_train=30, n_validation=10)
+
+    def full(obj, path):
+        raise DiskFullError(f"no space left to write {path}")
+
+    monkeypatch.setenv("HASHGUARD_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(cache, "atomic_torch_save", full)
+    with pytest.warns(UserWarning, match="rebuilt next time"):
+        second = create_dataset("mnist-mosaic", n_query=20, n_database=60, n_train=30, n_validation=10)
+    assert torch.equal(first.query.images, second.query.images)
