@@ -100,6 +100,14 @@ def test_wait_blocks_until_the_holder_finishes(tmp_path):
     assert acquired.is_set()
 
 
+def test_a_lock_file_in_a_new_folder(tmp_path):
+    from hashguard._lock import file_lock
+
+    with file_lock(tmp_path / "new" / "m.pt.lock", what="defended model m.pt") as path:
+        assert path.is_file()
+    assert list((tmp_path / "new").iterdir()) == []
+
+
 def test_the_lock_is_reentrant_in_one_thread_and_exclusive_across_threads(tmp_path):
     errors = []
 

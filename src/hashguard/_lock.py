@@ -90,6 +90,7 @@ def file_lock(
     """Hold the lock file ``path`` (created, and removed when released) for the ``with`` block;
     ``what`` names the thing it guards in the busy message. See :func:`folder_lock`."""
     path = Path(os.path.realpath(path))
+    path.parent.mkdir(parents=True, exist_ok=True)  # a defended model's new folder, say
     me = (str(path), threading.get_ident())
     with _held_guard:
         if _held.get(me):
