@@ -1,12 +1,27 @@
-"""Atomic writes: a failed write leaves the previous file intact and no temporary file behind."""
+"""Atomic writes: a failed write leaves the previous file intact and no temporary file behind; links
+are written through, devices and FIFOs written directly, modes follow the umask, a full disk is a
+DiskFullError."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import stat
+import sys
+import threading
 
 import pytest
 
-from hashguard._atomic import atomic_write, atomic_write_json
+from hashguard._atomic import (
+    atomic_torch_save,
+    atomic_write,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    current_umask,
+)
+from hashguard.errors import DiskFullError, OutputPathError
 
 
 def test_failed_write_keeps_the_old_file_and_cleans_up(tmp_path):
@@ -31,15 +46,6 @@ def test_creates_missing_folders(tmp_path):
 
 
 # ------------------------------------------------------------------ links, devices, modes, full disks
-import errno  # noqa: E402
-import os  # noqa: E402
-import stat  # noqa: E402
-import sys  # noqa: E402
-import threading  # noqa: E402
-
-from hashguard._atomic import atomic_torch_save, atomic_write_bytes, atomic_write_text, current_umask  # noqa: E402
-from hashguard.errors import DiskFullError, OutputPathError  # noqa: E402
-
 posix = pytest.mark.skipif(sys.platform == "win32", reason="POSIX links, FIFOs and modes")
 
 

@@ -72,11 +72,12 @@ def free_bytes(folder: str | Path) -> int | None:
 def human_bytes(n: int | None) -> str:
     if n is None:
         return "an unknown amount"
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"  # pragma: no cover
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TB"
 
 
 def is_disk_full(err: BaseException) -> bool:
@@ -142,7 +143,7 @@ def _make_folder(folder: Path, path: Path) -> None:
         raise expected(OutputPathError, errno.ENOTDIR, f"cannot write {path}: {err.filename} is not a folder") from None
 
 
-def atomic_write(path: str | Path, write: Callable[[str], None]) -> Path:
+def atomic_write(path: str | Path, write: Callable[[str], object]) -> Path:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``'s target, then rename it into place.
 
     ``path`` may be a symbolic link (its target is written, the link stays) or a device / FIFO

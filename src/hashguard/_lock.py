@@ -141,7 +141,8 @@ def _acquire(path: Path, what: str, *, wait: bool, log, hint: str) -> Optional[i
             os.close(fd)
             if err.errno not in _UNSUPPORTED:
                 raise
-            return _acquire_without_flock(path, what, hint)
+            _acquire_without_flock(path, what, hint)
+            return None
         # the holder removes the file when it finishes: make sure the locked file is still the one in place
         try:
             same = os.path.samestat(os.fstat(fd), os.stat(path))
@@ -159,13 +160,11 @@ def _acquire_without_flock(path: Path, what: str, hint: str) -> None:
     A holder on this host whose process is gone is stale and taken over; not race-free."""
     info = _holder_text(path)
     pid, host = info.get("pid"), info.get("host")
-    if isinstance(pid, int) and pid != os.getpid():
-        if host != socket.gethostname() or _alive(pid):
-            raise BusyError(f"{describe_holder(what, info)}; {hint}")
+    if isinstance(pid, int) and pid != os.getpid() and (host != socket.gethostname() or _alive(pid)):
+        raise BusyError(f"{describe_holder(what, info)}; {hint}")
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~current_umask())
     _write_holder(fd)
     os.close(fd)
-    return None
 
 
 def _write_holder(fd: int) -> None:

@@ -294,7 +294,7 @@ def test_a_tampered_record_cannot_pull_other_files_into_the_report(bench_dir, tm
     paths = ["../secret.png", str(secret), "figures/escape.png", "figures/../../secret.png"]
     tampered = [p for p in (copy / "records").glob("*.json") if "example_figure" in p.read_text()]
     assert len(tampered) >= len(paths)
-    for path, value in zip(tampered, paths):
+    for path, value in zip(tampered[: len(paths)], paths, strict=True):
         rec = json.loads(path.read_text())
         rec["metrics"]["example_figure"] = value
         path.write_text(json.dumps(rec))
