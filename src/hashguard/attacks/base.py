@@ -36,6 +36,7 @@ from .._random import default_ids, per_sample_rand, sample_generators
 from .._validation import check_images, check_labels
 from ..models.contract import check_hash_model, input_channels
 from ..models.hash_model import HashModel, sign_codes
+from ..models.modes import eval_frozen, inputs_in_unit_range
 from .knowledge import Database, Knowledge
 
 RELATIVE_ALPHAS = (0.1, 0.1, 0.1, 0.1, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
@@ -256,37 +257,26 @@ class Attack:
 
         device = self.model.device
         model = self.model
-        was_training, check = model.training, getattr(model, "check_inputs", None)
-        grads = [p.requires_grad for p in model.parameters()]
         start = time.perf_counter()
-        model.eval()
-        for p in model.parameters():
-            p.requires_grad_(False)
-        try:
+        with eval_frozen(model):
             if knowledge is not None:
                 knowledge = knowledge.to(device)
             chunk = self.batch_size or max(1, x.shape[0])
             parts = []
-            for lo in range(0, x.shape[0], chunk):
-                sl = slice(lo, lo + chunk)
-                tl = None if target_labels is None else target_labels[sl].to(device).float()
-                self._given = None if codes is None else codes[sl].to(device).float()
-                parts.append(self._attack_batch(
-                    x[sl].to(device).detach().clone(), labels[sl].to(device).float(), tl, knowledge, database, ids[sl]
-                ))
-            if check is not None:
-                model.check_inputs = check
+            try:
+                for lo in range(0, x.shape[0], chunk):
+                    sl = slice(lo, lo + chunk)
+                    tl = None if target_labels is None else target_labels[sl].to(device).float()
+                    self._given = None if codes is None else codes[sl].to(device).float()
+                    parts.append(self._attack_batch(
+                        x[sl].to(device).detach().clone(), labels[sl].to(device).float(), tl, knowledge, database, ids[sl]
+                    ))
+            finally:
+                self._given = None
             x_adv = torch.cat([p[0] for p in parts]) if parts else x.clone()
             codes_adv = model.encode(x_adv)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
-        finally:
-            self._given = None
-            for p, g in zip(model.parameters(), grads):
-                p.requires_grad_(g)
-            model.train(was_training)
-            if check is not None:
-                model.check_inputs = check
         seconds = time.perf_counter() - start
 
         def cat(key):
@@ -311,9 +301,8 @@ class Attack:
         with torch.no_grad():
             ctx = self.prepare(x, labels, target_labels, knowledge, ids)
         codes = {k: ctx.get(k) for k in ("reference", "target")}
-        if getattr(self.model, "check_inputs", None) is not None:
-            self.model.check_inputs = False  # the projection keeps every iterate in [0, 1]
-        x_adv, iterations = self.run(x, labels, target_labels, ctx, database, ids)
+        with inputs_in_unit_range():  # the projection keeps every iterate in [0, 1]
+            x_adv, iterations = self.run(x, labels, target_labels, ctx, database, ids)
         return x_adv.detach(), codes, iterations, getattr(self, "_extra", {})
 
     # ------------------------------------------------------------------ the engine
