@@ -38,9 +38,10 @@ from ..models.contract import check_hash_model, input_channels
 from ..models.hash_model import HashModel, sign_codes
 from ..models.modes import eval_frozen, inputs_in_unit_range
 from .knowledge import Database, Knowledge
+from .update_rules import UPDATE_RULES, create_update_rule, list_update_rules
 
 RELATIVE_ALPHAS = (0.1, 0.1, 0.1, 0.1, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
-OPTIMIZERS = ("sign", "sgd", "adam")
+OPTIMIZERS = tuple(list_update_rules())
 EARLY_STOPS = ("code", "ap")
 
 
@@ -106,8 +107,9 @@ class Attack:
         random_start: start from a uniform point of the eps-ball (drawn per query from the seed).
         alpha: ``"relative"`` (the schedule above), ``"none"`` (1.0 throughout), a float, or a
             callable ``(t, steps) -> float``.
-        optimizer: ``"sign"`` (PGD: x -= step * sign(grad)), ``"sgd"`` (momentum on the image,
-            learning rate ``lr``) or ``"adam"`` (learning rate ``lr``, ``betas``).
+        optimizer: the update rule, by name (:mod:`.update_rules`): ``"sign"`` (PGD: x -= step *
+            sign(grad)), ``"sgd"`` (momentum on the image, learning rate ``lr``) or ``"adam"``
+            (learning rate ``lr``, ``betas``).
         early_stop: None, ``"code"`` or ``"ap"`` (needs ``database=`` in the call).
         check_every: iterations between two AP checks.
         seed: seed of every random draw.
@@ -155,8 +157,7 @@ class Attack:
         if not (callable(alpha) or alpha in ("relative", "none", None) or isinstance(alpha, (int, float))):
             raise ValueError(f"alpha must be 'relative', 'none', a number or a callable, got {alpha!r}")
         self.alpha = alpha
-        if optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {optimizer!r}; valid choices: {', '.join(OPTIMIZERS)}")
+        UPDATE_RULES.get(optimizer)  # raises, listing the valid choices
         self.optimizer = optimizer
         if optimizer != "sign" and not (lr is not None and lr > 0):
             raise ValueError(f"optimizer {optimizer!r} needs a positive learning rate lr, got {lr}")
@@ -337,9 +338,7 @@ class Attack:
         active = torch.arange(b, device=device)
         sel: Any = slice(None)  # the active rows: a view while every query is still running
         sub = ctx
-        buf = torch.zeros_like(x) if self.optimizer == "sgd" else None
-        m = torch.zeros_like(x) if self.optimizer == "adam" else None
-        v = torch.zeros_like(x) if self.optimizer == "adam" else None
+        update = create_update_rule(self.optimizer, x, step=self.step, lr=self.lr, momentum=self.momentum, betas=self.betas)
         goal_all = self.goal_codes(ctx) if self.early_stop == "code" else None
         if self.early_stop == "code" and goal_all is None:  # would silently run every step
             raise ValueError(f"{self.name} has no single goal code per query, so early_stop='code' cannot tell "
@@ -356,7 +355,7 @@ class Attack:
                 if bool(done.any()):
                     keep = ~done
             with torch.no_grad():
-                upd = self._update(grad, sel, t, buf, m, v)
+                upd = update(grad, sel, t)
                 if keep is not None:
                     upd = upd * keep.view(-1, *([1] * (x.dim() - 1))).to(upd.dtype)
                 x_adv[sel] = self.project(x_adv[sel] - upd, x[sel])
@@ -372,20 +371,6 @@ class Attack:
                 sel = active
                 sub = {k: (v_ if k.startswith("_") or not isinstance(v_, torch.Tensor) else v_[keep]) for k, v_ in sub.items()}
         return x_adv, iterations
-
-    def _update(self, grad, sel, t, buf, m, v) -> torch.Tensor:
-        """The step to subtract from ``x_adv[sel]`` (the loss is minimised)."""
-        if self.optimizer == "sign":
-            return self.step * grad.sign()
-        if self.optimizer == "sgd":
-            buf[sel] = self.momentum * buf[sel] + grad
-            return self.lr * buf[sel]
-        b1, b2 = self.betas
-        m[sel] = b1 * m[sel] + (1 - b1) * grad
-        v[sel] = b2 * v[sel] + (1 - b2) * grad * grad
-        mhat = m[sel] / (1 - b1 ** (t + 1))
-        vhat = v[sel] / (1 - b2 ** (t + 1))
-        return self.lr * mhat / (vhat.sqrt() + 1e-8)
 
     @torch.no_grad()
     def _ap_reached(self, x_adv: torch.Tensor, labels: torch.Tensor, database: Database) -> torch.Tensor:
