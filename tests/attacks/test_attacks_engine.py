@@ -58,9 +58,10 @@ def test_engine_feeds_the_alpha_schedule_to_the_model(victim, alpha, expected):
     attack = create_attack("mainstay", victim["model"], steps=7, alpha=alpha)
     seen = []
     objective = attack.objective
-    attack.objective = lambda xa, a, ctx: (seen.append(a), objective(xa, a, ctx))[1]
+    attack.objective = lambda xa, ctx, *, t, alpha: (seen.append((t, alpha)), objective(xa, ctx, t=t, alpha=alpha))[1]
     attack(victim["x"][:2], victim["y"][:2], knowledge=victim["knowledge"])
-    assert seen == pytest.approx(expected)
+    assert [t for t, _ in seen] == list(range(7))
+    assert [a for _, a in seen] == pytest.approx(expected)
 
 
 def test_parse_eps():
@@ -220,6 +221,15 @@ def test_images_outside_0_1_or_with_wrong_channels_are_rejected(victim):
         attack(x[0], y[:1], knowledge=kn)
     with pytest.raises(ValueError, match="floating point"):
         attack((x * 255).to(torch.uint8), y, knowledge=kn)
+
+
+@pytest.mark.parametrize("bad", ["tanh", "binary"])
+def test_given_codes_must_be_sign_codes(victim, bad):
+    x, y = victim["x"][:4], victim["y"][:4]
+    codes = torch.tanh(torch.randn(4, BITS)) if bad == "tanh" else (torch.rand(4, BITS) < 0.5).float()
+    attack = create_attack("mainstay", victim["model"], steps=1)
+    with pytest.raises(ValueError, match="±1"):
+        attack(x, y, codes=codes)
 
 
 def test_labels_must_match_the_images_and_the_knowledge(victim):
@@ -403,6 +413,7 @@ def sdha_slow(h, ref, ref_labels, labels, own, targeted, sigma, z, weight):
 
 @pytest.mark.parametrize("targeted", [False, True])
 def test_sdha_code_loss_matches_the_per_pair_equations(victim, targeted):
+    from hashguard.attacks import AttackContext, Knowledge
     from hashguard.codes.similarity import shares
 
     attack = create_attack("sdha", victim["model"], targeted=targeted)
@@ -415,9 +426,10 @@ def test_sdha_code_loss_matches_the_per_pair_equations(victim, targeted):
     ref_labels = torch.tensor([[1, 0, 0], [0, 1, 0], [1, 1, 0], [1, 0, 0], [0, 1, 0], [1, 0, 0], [0, 1, 0]]).float()
     labels = torch.tensor([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0]]).float()  # query 2 has no relevant reference
     own = torch.where(torch.rand(b, k, generator=g) < 0.5, -1.0, 1.0)
-    ctx = {"positives": shares(labels, ref_labels), "_ref": ref}
+    ctx = AttackContext(x=torch.zeros(b, 3, 2, 2), labels=labels, ids=torch.arange(b), knowledge=Knowledge(ref, ref_labels),
+                        per_query={"positives": shares(labels, ref_labels)})
     if not targeted:
-        ctx["own"] = own
+        ctx.per_query["own"] = own
     got = attack.code_loss(h, ctx)
     expected = sdha_slow(h, ref, ref_labels, labels, own, targeted, attack.sigma, attack.z, attack.weight)
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)

@@ -30,9 +30,8 @@ def test_eval_frozen_sets_and_restores_mode_and_each_flag(model):
 
 def test_eval_frozen_restores_on_an_exception(model):
     model.train()
-    with pytest.raises(RuntimeError, match="boom"):
-        with eval_frozen(model):
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), eval_frozen(model):
+        raise RuntimeError("boom")
     assert model.training and all(p.requires_grad for p in model.parameters())
 
 

@@ -8,6 +8,7 @@
 """
 
 from .base import AttackResult, Attack, CodeAttack, linear_code_loss, parse_eps, relative_alpha
+from .context import AttackContext
 from .knowledge import Database, Knowledge
 from .registry import create_attack, list_attacks, register_attack
 from .targets import draw_target_labels, unique_labels
@@ -15,6 +16,7 @@ from . import dhta, fgsm, hag, ifgsm, mainstay, nag, p2p, pga, pga_dagger, prosg
 
 __all__ = [
     "Attack",
+    "AttackContext",
     "AttackResult",
     "CodeAttack",
     "Database",

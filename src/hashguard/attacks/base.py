@@ -15,6 +15,13 @@ builds its reference or target codes (``prepare``) and the loss it minimises (``
 - the result: ``codes_adv`` are re-encoded from the final ``x_adv`` in eval mode, never taken
   from inside the loop.
 
+The hooks get what they need explicitly: the batch's :class:`~.context.AttackContext` (per-query
+tensors, subset as queries stop, and the shared knowledge / database) and the iteration ``t``;
+nothing of a call is kept on the attack object. Model modes are scoped:
+:func:`~hashguard.models.modes.eval_frozen` around the call, and
+:func:`~hashguard.models.modes.inputs_in_unit_range` around the loop, whose projected iterates
+need no range scan. Update rules are small objects chosen by name (:mod:`.update_rules`).
+
 Randomness (random start, noise, anchor samples) is drawn per query from ``(seed, id)``, so a
 query gets the same adversarial image whether it is attacked alone or in a batch.
 
@@ -37,6 +44,7 @@ from .._validation import check_images, check_labels
 from ..models.contract import check_hash_model, input_channels
 from ..models.hash_model import HashModel, sign_codes
 from ..models.modes import eval_frozen, inputs_in_unit_range
+from .context import AttackContext
 from .knowledge import Database, Knowledge
 from .update_rules import UPDATE_RULES, create_update_rule, list_update_rules
 
@@ -177,30 +185,37 @@ class Attack:
 
     # ------------------------------------------------------------------ hooks for subclasses
     def fit(self, knowledge: Knowledge, train: Any = None, *, progress: bool = False) -> "Attack":
-        """Train whatever the attack learns before attacking (prototype nets, generators)."""
+        """Train whatever the attack learns before attacking (prototype nets, generators); the
+        result is state of the attack, reused by every later call. Returns ``self``."""
         return self
 
-    def prepare(self, x: torch.Tensor, labels: torch.Tensor, target_labels: Optional[torch.Tensor],
-                knowledge: Optional[Knowledge], ids: List[int]) -> Dict[str, torch.Tensor]:
-        """Per-query tensors the loss needs (first dimension = batch); keys ``"reference"``
-        (untargeted) or ``"target"`` (targeted) are reported in the result. Keys starting with
-        ``_`` are shared by the whole batch and never subset."""
+    def prepare(self, ctx: AttackContext) -> None:
+        """Fill in what the loss needs for the batch ``ctx`` before the loop, under no_grad:
+        ``ctx.reference`` (untargeted) or ``ctx.target`` (targeted), reported in the result,
+        ``ctx.goal``, and method-specific per-query tensors in ``ctx.per_query``."""
         raise NotImplementedError
 
-    def objective(self, x_adv: torch.Tensor, alpha: float, ctx: Dict[str, torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Per-query loss to minimise (B,) and the continuous codes (B, K) of ``x_adv``."""
+    def objective(self, x_adv: torch.Tensor, ctx: AttackContext, *, t: int, alpha: float) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The per-query loss (B,) to minimise at iteration ``t`` (0-based) and the continuous
+        codes (B, K) of ``x_adv``; ``alpha`` is the tanh scale of iteration ``t``. ``ctx`` holds
+        the running queries only. Default: ``code_loss`` of ``model(x_adv, alpha)``."""
         h = self.model(x_adv, alpha)
         return self.code_loss(h, ctx), h
 
-    def code_loss(self, h: torch.Tensor, ctx: Dict[str, torch.Tensor]) -> torch.Tensor:
+    def code_loss(self, h: torch.Tensor, ctx: AttackContext) -> torch.Tensor:
+        """The per-query loss (B,) of the continuous codes ``h`` (B, K) of the running queries."""
         raise NotImplementedError
 
-    def goal_codes(self, ctx: Dict[str, torch.Tensor]) -> Optional[torch.Tensor]:
-        """The ±1 code a query is done at (for ``early_stop="code"``)."""
+    def goal_codes(self, ctx: AttackContext) -> Optional[torch.Tensor]:
+        """The ±1 code (B, K) a query is done at (for ``early_stop="code"``), or None when the
+        method has no single goal code per query."""
         if self.targeted:
-            return ctx.get("target")
-        ref = ctx.get("reference")
-        return None if ref is None else -ref
+            return ctx.target
+        return None if ctx.reference is None else -ctx.reference
+
+    def result_extra(self) -> Dict[str, Any]:
+        """Method-specific entries of ``AttackResult.extra`` (e.g. a generator's training time)."""
+        return {}
 
     # ------------------------------------------------------------------ the public call
     def __call__(
@@ -264,30 +279,24 @@ class Attack:
                 knowledge = knowledge.to(device)
             chunk = self.batch_size or max(1, x.shape[0])
             parts = []
-            try:
-                for lo in range(0, x.shape[0], chunk):
-                    sl = slice(lo, lo + chunk)
-                    tl = None if target_labels is None else target_labels[sl].to(device).float()
-                    self._given = None if codes is None else codes[sl].to(device).float()
-                    parts.append(self._attack_batch(
-                        x[sl].to(device).detach().clone(), labels[sl].to(device).float(), tl, knowledge, database, ids[sl]
-                    ))
-            finally:
-                self._given = None
+            for lo in range(0, x.shape[0], chunk):
+                sl = slice(lo, lo + chunk)
+                ctx = AttackContext.of_batch(
+                    x[sl], labels[sl], ids[sl], device=device,
+                    target_labels=None if target_labels is None else target_labels[sl],
+                    given_codes=None if codes is None else codes[sl], knowledge=knowledge, database=database,
+                )
+                parts.append(self._attack_batch(ctx))
             x_adv = torch.cat([p[0] for p in parts]) if parts else x.clone()
             codes_adv = model.encode(x_adv)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
         seconds = time.perf_counter() - start
 
-        def cat(key):
-            vals = [p[1].get(key) for p in parts]
+        def cat(key: str) -> Optional[torch.Tensor]:
+            vals = [getattr(p[1], key) for p in parts]
             return None if not vals or any(v is None for v in vals) else torch.cat(vals)
 
-        extra: Dict[str, Any] = {}
-        for p in parts:
-            for k, v in p[3].items():
-                extra.setdefault(k, v)
         return AttackResult(
             x_adv=x_adv,
             codes_adv=codes_adv,
@@ -295,16 +304,16 @@ class Attack:
             reference_codes=None if self.targeted else cat("reference"),
             iterations=torch.cat([p[2] for p in parts]) if parts else torch.zeros(0, dtype=torch.long),
             seconds=seconds,
-            extra=extra,
+            extra=self.result_extra() if parts else {},
         )
 
-    def _attack_batch(self, x, labels, target_labels, knowledge, database, ids):
+    def _attack_batch(self, ctx: AttackContext) -> Tuple[torch.Tensor, AttackContext, torch.Tensor]:
+        """``(x_adv, the prepared context, iterations)`` of one batch."""
         with torch.no_grad():
-            ctx = self.prepare(x, labels, target_labels, knowledge, ids)
-        codes = {k: ctx.get(k) for k in ("reference", "target")}
+            self.prepare(ctx)
         with inputs_in_unit_range():  # the projection keeps every iterate in [0, 1]
-            x_adv, iterations = self.run(x, labels, target_labels, ctx, database, ids)
-        return x_adv.detach(), codes, iterations, getattr(self, "_extra", {})
+            x_adv, iterations = self.run(ctx)
+        return x_adv.detach(), ctx, iterations
 
     # ------------------------------------------------------------------ the engine
     def alpha_at(self, t: int) -> float:
@@ -325,29 +334,29 @@ class Attack:
         gens = sample_generators(self.seed * 1000003 + salt, ids, device)
         return per_sample_rand(gens, shape, device=device) * 2 - 1
 
-    def run(self, x, labels, target_labels, ctx, database, ids) -> Tuple[torch.Tensor, torch.Tensor]:
-        """The shared loop; returns ``(x_adv, iterations per query)``."""
+    def run(self, ctx: AttackContext) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The shared loop on the prepared batch ``ctx``; returns ``(x_adv, iterations per query)``."""
+        x = ctx.x
         b = x.shape[0]
         device = x.device
         x_adv = x.clone()
         if self.random_start:
-            x_adv = self.project(x + self.eps * self.random_noise(ids, x.shape[1:], device), x)
+            x_adv = self.project(x + self.eps * self.random_noise(ctx.id_list, x.shape[1:], device), x)
         iterations = torch.zeros(b, dtype=torch.long)
         if b == 0:
             return x_adv, iterations
         active = torch.arange(b, device=device)
         sel: Any = slice(None)  # the active rows: a view while every query is still running
-        sub = ctx
+        sub = ctx  # the context of the active rows
         update = create_update_rule(self.optimizer, x, step=self.step, lr=self.lr, momentum=self.momentum, betas=self.betas)
         goal_all = self.goal_codes(ctx) if self.early_stop == "code" else None
         if self.early_stop == "code" and goal_all is None:  # would silently run every step
             raise ValueError(f"{self.name} has no single goal code per query, so early_stop='code' cannot tell "
                              "when a query is done; use early_stop='ap' with database=")
-        ap_labels = target_labels if self.targeted else labels
+        ap_labels = ctx.target_labels if self.targeted else ctx.labels
         for t in range(self.steps):
             xa = x_adv[sel].detach().requires_grad_(True)
-            self.iteration = t
-            loss, h = self.objective(xa, self.alpha_at(t), sub)
+            loss, h = self.objective(xa, sub, t=t, alpha=self.alpha_at(t))
             grad, = torch.autograd.grad(loss.sum(), xa)
             keep = None
             if goal_all is not None:  # queries already at their goal take no step
@@ -362,14 +371,14 @@ class Attack:
                 stepped = active if keep is None else active[keep]
                 iterations[stepped.cpu()] += 1
                 if self.early_stop == "ap" and ((t + 1) % self.check_every == 0 or t + 1 == self.steps):
-                    finished = self._ap_reached(x_adv[sel], ap_labels[sel], database)
+                    finished = self._ap_reached(x_adv[sel], ap_labels[sel], ctx.database)
                     keep = ~finished if keep is None else keep & ~finished
             if keep is not None and not bool(keep.all()):
                 active = active[keep]
                 if active.numel() == 0:
                     break
                 sel = active
-                sub = {k: (v_ if k.startswith("_") or not isinstance(v_, torch.Tensor) else v_[keep]) for k, v_ in sub.items()}
+                sub = sub.subset(keep)
         return x_adv, iterations
 
     @torch.no_grad()
@@ -388,22 +397,30 @@ class CodeAttack(Attack):
     and a ``code_loss``; the default loss is the linear one of PgA Eq. 10 / SAAT Eq. 13-14 /
     DHTA, ``-(1/K) <goal, h>`` with goal = target code or negated reference code."""
 
-    def reference_codes(self, x, labels, knowledge: Knowledge, ids) -> torch.Tensor:
+    def reference_codes(self, x: torch.Tensor, labels: torch.Tensor, knowledge: Optional[Knowledge],
+                        ids: List[int]) -> torch.Tensor:
+        """The ±1 code (B, K) each query of an untargeted attack is pushed away from."""
         raise NotImplementedError
 
-    def target_codes(self, target_labels, knowledge: Knowledge, ids) -> torch.Tensor:
+    def target_codes(self, target_labels: torch.Tensor, knowledge: Optional[Knowledge], ids: List[int]) -> torch.Tensor:
+        """The ±1 code (B, K) each query of a targeted attack is pulled toward."""
         raise NotImplementedError
 
-    def prepare(self, x, labels, target_labels, knowledge, ids):
-        given = getattr(self, "_given", None)
+    def prepare(self, ctx: AttackContext) -> None:
+        """The reference or target codes: the caller's ``codes=`` if given, else built from the
+        knowledge; ``goal`` is the target code or the negated reference code."""
+        given, device = ctx.given_codes, ctx.x.device
         if self.targeted:
-            target = given if given is not None else self.target_codes(target_labels, knowledge, ids).to(x.device).float()
-            return {"target": target, "goal": target}
-        ref = given if given is not None else self.reference_codes(x, labels, knowledge, ids).to(x.device).float()
-        return {"reference": ref, "goal": -ref}
+            if given is None:
+                given = self.target_codes(ctx.target_labels, ctx.knowledge, ctx.id_list).to(device).float()
+            ctx.target = ctx.goal = given
+        else:
+            if given is None:
+                given = self.reference_codes(ctx.x, ctx.labels, ctx.knowledge, ctx.id_list).to(device).float()
+            ctx.reference, ctx.goal = given, -given
 
-    def code_loss(self, h, ctx):
-        return linear_code_loss(h, ctx["goal"])
+    def code_loss(self, h: torch.Tensor, ctx: AttackContext) -> torch.Tensor:
+        return linear_code_loss(h, ctx.goal)
 
 
 def linear_code_loss(h: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
