@@ -40,6 +40,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import torch
 
 from .._random import default_ids, per_sample_rand, sample_generators
+from .._repr import describe, init_defaults, same_value
 from .._validation import check_images, check_labels
 from ..models.contract import check_hash_model, input_channels
 from ..models.hash_model import HashModel, sign_codes
@@ -182,6 +183,20 @@ class Attack:
         if batch_size is not None and int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1 or None, got {batch_size}")
         self.batch_size = None if batch_size is None else int(batch_size)
+
+    # ------------------------------------------------------------------ description
+    def __repr__(self) -> str:
+        """``PharosGuidedAttack(targeted=False, eps=8/255, steps=100, margin=-0.5)``: the mode,
+        budget and iterations, then every parameter that differs from the class's default."""
+        always = ("targeted", "eps", "steps")
+        items = [(k, getattr(self, k)) for k in always]
+        items += [(k, getattr(self, k)) for k, default in init_defaults(type(self)).items()
+                  if k not in always and hasattr(self, k) and not same_value(getattr(self, k), default)]
+        return describe(type(self).__name__, items + list(self.repr_settings().items()))
+
+    def repr_settings(self) -> Dict[str, Any]:
+        """Non-default parameters not kept under their own name (settings dicts), for ``repr``."""
+        return {}
 
     # ------------------------------------------------------------------ hooks for subclasses
     def fit(self, knowledge: Knowledge, train: Any = None, *, progress: bool = False) -> "Attack":

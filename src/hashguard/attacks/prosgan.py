@@ -24,6 +24,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import torch
 
+from .._repr import dataclass_changes
 from .context import AttackContext
 from .prosgan_networks import ProsGANConfig, prosgan_generate, train_prosgan
 from .prototype_attack import PrototypeCodeAttack
@@ -56,6 +57,11 @@ class ProsGANAttack(PrototypeCodeAttack):
             raise ValueError(f"bad gan settings {gan!r}: {err}") from None
         self.gan_config.validate()
         self.generator = None
+
+    def repr_settings(self) -> Dict[str, Any]:
+        settings = super().repr_settings()
+        changed = dataclass_changes(self.gan_config, ProsGANConfig(seed=self.seed))
+        return {**settings, "gan": changed} if changed else settings
 
     def fit(self, knowledge, train=None, *, progress=False):
         if train is None:

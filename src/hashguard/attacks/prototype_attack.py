@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional
 import torch
 from torch import nn
 
+from .._repr import dataclass_changes
 from ..codes.prototype import PrototypeConfig, load_prototype_net, train_prototype_net
 from .base import CodeAttack
 from .knowledge import Knowledge
@@ -36,9 +37,14 @@ class PrototypeCodeAttack(CodeAttack):
         except TypeError as err:
             raise ValueError(f"bad prototype settings {prototype!r}: {err}") from None
         self.prototype_net = None
+        self.prototype_path = prototype_path
         self.fit_seconds = 0.0
         if prototype_path is not None:
             self.prototype_net = load_prototype_net(prototype_path, map_location=model.device)
+
+    def repr_settings(self) -> Dict[str, Any]:
+        changed = dataclass_changes(self.prototype_config, PrototypeConfig(loss=self.prototype_loss, seed=self.seed))
+        return {"prototype": changed} if changed else {}
 
     def fit_prototype(self, knowledge: Knowledge, *, progress: bool = False) -> nn.Module:
         start = time.perf_counter()
