@@ -36,7 +36,7 @@ def init_defaults(cls: type) -> Dict[str, Any]:
 def same_value(a: Any, b: Any) -> bool:
     """``a == b`` for plain values (tuples and lists alike); False where equality is not a bool."""
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
     try:
         return bool(a == b)
     except Exception:  # e.g. tensors of several elements

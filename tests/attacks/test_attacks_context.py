@@ -80,3 +80,13 @@ def test_nag_early_stop_on_cuda():
     attack = create_attack("nag", model, targeted=True, steps=20, early_stop="code")
     result = attack(x, y, target_labels=y.flip(0), knowledge=knowledge)
     assert result.x_adv.device.type == "cuda"
+
+
+def test_missing_entries_are_named():
+    _, x, y, _ = _setup()
+    ctx = AttackContext.of_batch(x, y, range(4), device="cpu")
+    with pytest.raises(ValueError, match="'goal'"):
+        ctx.required("goal")
+    with pytest.raises(ValueError, match=r"Knowledge\.from_model"):
+        ctx.reference_set  # noqa: B018
+    assert ctx.required("labels") is ctx.labels

@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, cast
 
 import torch
 
@@ -368,7 +368,7 @@ class Attack:
         if self.early_stop == "code" and goal_all is None:  # would silently run every step
             raise ValueError(f"{self.name} has no single goal code per query, so early_stop='code' cannot tell "
                              "when a query is done; use early_stop='ap' with database=")
-        ap_labels = ctx.target_labels if self.targeted else ctx.labels
+        ap_labels = ctx.required("target_labels") if self.targeted else ctx.labels
         for t in range(self.steps):
             xa = x_adv[sel].detach().requires_grad_(True)
             loss, h = self.objective(xa, sub, t=t, alpha=self.alpha_at(t))
@@ -386,7 +386,7 @@ class Attack:
                 stepped = active if keep is None else active[keep]
                 iterations[stepped.cpu()] += 1
                 if self.early_stop == "ap" and ((t + 1) % self.check_every == 0 or t + 1 == self.steps):
-                    finished = self._ap_reached(x_adv[sel], ap_labels[sel], ctx.database)
+                    finished = self._ap_reached(x_adv[sel], ap_labels[sel], cast(Database, ctx.database))
                     keep = ~finished if keep is None else keep & ~finished
             if keep is not None and not bool(keep.all()):
                 active = active[keep]
@@ -401,8 +401,8 @@ class Attack:
         from ..retrieval import per_query_scores
 
         codes = sign_codes(self.model.logits(x_adv))
-        ap, _ = per_query_scores(codes.cpu(), database.codes, labels.cpu(), database.labels, topk=database.topk)
-        ap = torch.as_tensor(ap, device=x_adv.device)
+        scores, _ = per_query_scores(codes.cpu(), database.codes, labels.cpu(), database.labels, topk=database.topk)
+        ap = torch.as_tensor(scores, device=x_adv.device)
         return ap >= 1.0 - 1e-12 if self.targeted else ap <= 1e-12
 
 
@@ -412,12 +412,12 @@ class CodeAttack(Attack):
     and a ``code_loss``; the default loss is the linear one of PgA Eq. 10 / SAAT Eq. 13-14 /
     DHTA, ``-(1/K) <goal, h>`` with goal = target code or negated reference code."""
 
-    def reference_codes(self, x: torch.Tensor, labels: torch.Tensor, knowledge: Optional[Knowledge],
-                        ids: List[int]) -> torch.Tensor:
-        """The ±1 code (B, K) each query of an untargeted attack is pushed away from."""
+    def reference_codes(self, x: torch.Tensor, labels: torch.Tensor, knowledge: Knowledge, ids: List[int]) -> torch.Tensor:
+        """The ±1 code (B, K) each query of an untargeted attack is pushed away from.
+        ``knowledge`` is None only for an attack with ``needs_knowledge = False``."""
         raise NotImplementedError
 
-    def target_codes(self, target_labels: torch.Tensor, knowledge: Optional[Knowledge], ids: List[int]) -> torch.Tensor:
+    def target_codes(self, target_labels: torch.Tensor, knowledge: Knowledge, ids: List[int]) -> torch.Tensor:
         """The ±1 code (B, K) each query of a targeted attack is pulled toward."""
         raise NotImplementedError
 
@@ -425,17 +425,18 @@ class CodeAttack(Attack):
         """The reference or target codes: the caller's ``codes=`` if given, else built from the
         knowledge; ``goal`` is the target code or the negated reference code."""
         given, device = ctx.given_codes, ctx.x.device
+        knowledge = cast(Knowledge, ctx.knowledge)  # None only where needs_knowledge is False
         if self.targeted:
             if given is None:
-                given = self.target_codes(ctx.target_labels, ctx.knowledge, ctx.id_list).to(device).float()
+                given = self.target_codes(ctx.required("target_labels"), knowledge, ctx.id_list).to(device).float()
             ctx.target = ctx.goal = given
         else:
             if given is None:
-                given = self.reference_codes(ctx.x, ctx.labels, ctx.knowledge, ctx.id_list).to(device).float()
+                given = self.reference_codes(ctx.x, ctx.labels, knowledge, ctx.id_list).to(device).float()
             ctx.reference, ctx.goal = given, -given
 
     def code_loss(self, h: torch.Tensor, ctx: AttackContext) -> torch.Tensor:
-        return linear_code_loss(h, ctx.goal)
+        return linear_code_loss(h, ctx.required("goal"))
 
 
 def linear_code_loss(h: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:

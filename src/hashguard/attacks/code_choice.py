@@ -11,7 +11,7 @@ code of the target label is pulled toward.
 
 from __future__ import annotations
 
-from typing import List
+from typing import List, cast
 
 import torch
 
@@ -39,7 +39,7 @@ class ChosenCodeAttack(CodeAttack):
 
     def _codes(self, labels: torch.Tensor, knowledge: Knowledge, ids: List[int]) -> torch.Tensor:
         if self.code == "anchor":
-            return anchor_codes(labels, knowledge.codes, knowledge.labels, n_anchors=9, seed=self.seed, ids=ids)
+            return cast(torch.Tensor, anchor_codes(labels, knowledge.codes, knowledge.labels, n_anchors=9, seed=self.seed, ids=ids))
         return CLOSED_FORM[self.code](labels, knowledge.codes, knowledge.labels)
 
     def reference_codes(self, x: torch.Tensor, labels: torch.Tensor, knowledge: Knowledge, ids: List[int]) -> torch.Tensor:

@@ -20,7 +20,7 @@ Two kinds of entries:
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 
@@ -87,6 +87,22 @@ class AttackContext:
             database=database,
         )
 
+    def required(self, name: str) -> torch.Tensor:
+        """The per-query tensor ``name`` (e.g. ``"goal"``, ``"target_labels"``), which the engine or
+        ``prepare`` has set for this attack; an error naming it if it is missing."""
+        value = getattr(self, name)
+        if value is None:
+            raise ValueError(f"the attack context has no {name!r}: set it in prepare() (or pass it to the call)")
+        return value
+
+    @property
+    def reference_set(self) -> Knowledge:
+        """The attacker's knowledge; an error saying how to pass it if the call had none."""
+        if self.knowledge is None:
+            raise ValueError("this attack needs the attacker's reference set: "
+                             "pass knowledge=Knowledge.from_model(model, splits.train)")
+        return self.knowledge
+
     @property
     def id_list(self) -> List[int]:
         """The query ids as Python ints (what the per-query random generators take)."""
@@ -95,7 +111,8 @@ class AttackContext:
     def subset(self, keep: torch.Tensor) -> "AttackContext":
         """The context of the rows selected by ``keep`` (a boolean mask or index on the device
         of the per-query tensors); shared entries are kept as they are."""
-        rows = {name: None if getattr(self, name) is None else getattr(self, name)[keep] for name in PER_QUERY_FIELDS}
+        rows: Dict[str, Any] = {name: None if getattr(self, name) is None else getattr(self, name)[keep]
+                                for name in PER_QUERY_FIELDS}
         return replace(self, **rows, per_query={k: v[keep] for k, v in self.per_query.items()})
 
 

@@ -47,7 +47,7 @@ class HammingAttack(CodeAttack):
         ctx.per_query["clean"] = clean
 
     def code_loss(self, h: torch.Tensor, ctx: AttackContext) -> torch.Tensor:
-        clean, ref = ctx.per_query["clean"], ctx.reference
+        clean, ref = ctx.per_query["clean"], ctx.required("reference")
         mask = ((h.detach() - ref).abs() < 1 + self.margin).to(h.dtype)
         count = mask.sum(1)
         inner = (mask * h * clean).sum(1) / (count + 1e-8)

@@ -65,5 +65,5 @@ class MainstayAttack(CodeAttack):
 
     def code_loss(self, h: torch.Tensor, ctx: AttackContext) -> torch.Tensor:
         if self.loss == "margin":
-            return saat_margin_loss(h, ctx.goal, self.targeted)
+            return saat_margin_loss(h, ctx.required("goal"), self.targeted)
         return super().code_loss(h, ctx)

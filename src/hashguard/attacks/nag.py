@@ -53,7 +53,7 @@ class NoiseAugmentedAttack(CodeAttack):
         return checked_anchor_codes(target_labels, knowledge, n_anchors=1, seed=self.seed, ids=ids)
 
     def objective(self, x_adv: torch.Tensor, ctx: AttackContext, *, t: int, alpha: float) -> Tuple[torch.Tensor, torch.Tensor]:
-        goal = ctx.goal
+        goal = ctx.required("goal")
         h = self.model(x_adv, alpha)
         loss = (h - goal).abs().mean(1)
         if self.noise_weight and self.noise > 0:

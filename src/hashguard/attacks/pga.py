@@ -61,4 +61,4 @@ class PharosGuidedAttack(CodeAttack):
         return pharos_codes(target_labels, knowledge.codes, knowledge.labels)
 
     def code_loss(self, h: torch.Tensor, ctx: AttackContext) -> torch.Tensor:
-        return pharos_margin_loss(h, ctx.goal, self.margin)
+        return pharos_margin_loss(h, ctx.required("goal"), self.margin)

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, cast
 
 import torch
-from torch import nn
 
 from .._repr import dataclass_changes
-from ..codes.prototype import PrototypeConfig, load_prototype_net, train_prototype_net
+from ..codes.prototype import PrototypeConfig, PrototypeNet, load_prototype_net, train_prototype_net
 from .base import CodeAttack
 from .knowledge import Knowledge
 from .targets import unique_labels
@@ -46,7 +45,7 @@ class PrototypeCodeAttack(CodeAttack):
         changed = dataclass_changes(self.prototype_config, PrototypeConfig(loss=self.prototype_loss, seed=self.seed))
         return {"prototype": changed} if changed else {}
 
-    def fit_prototype(self, knowledge: Knowledge, *, progress: bool = False) -> nn.Module:
+    def fit_prototype(self, knowledge: Knowledge, *, progress: bool = False) -> PrototypeNet:
         start = time.perf_counter()
         self.prototype_net = train_prototype_net(
             knowledge.codes, knowledge.labels, label_pool=unique_labels(knowledge.labels).to(knowledge.codes.device),
@@ -61,9 +60,9 @@ class PrototypeCodeAttack(CodeAttack):
         return self
 
     def target_codes(self, target_labels: torch.Tensor, knowledge: Knowledge, ids: List[int]) -> torch.Tensor:
-        if self.prototype_net is None:
+        if self.prototype_net is None:  # not fitted: fit on first use (the subclass's fit)
             self.fit(knowledge)
-        net = self.prototype_net
+        net = cast(PrototypeNet, self.prototype_net)
         return net.codes(target_labels.to(next(net.parameters()).device)).to(target_labels.device)
 
 

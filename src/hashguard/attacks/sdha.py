@@ -49,14 +49,14 @@ class SmartDeepHashingAttack(Attack):
 
     def prepare(self, ctx: AttackContext) -> None:
         """Which reference codes are relevant to each query (and its own clean code, untargeted)."""
-        knowledge = ctx.knowledge
-        ctx.per_query["positives"] = shares(ctx.target_labels if self.targeted else ctx.labels, knowledge.labels)
+        labels = ctx.required("target_labels") if self.targeted else ctx.labels
+        ctx.per_query["positives"] = shares(labels, ctx.reference_set.labels)
         if not self.targeted:
             # no relevant reference image: push away from the query's own clean code (SAAT's rule)
             ctx.per_query["own"] = sign_codes(self.model(ctx.x))
 
     def code_loss(self, h: torch.Tensor, ctx: AttackContext) -> torch.Tensor:
-        ref, pos = ctx.knowledge.codes, ctx.per_query["positives"]
+        ref, pos = ctx.reference_set.codes, ctx.per_query["positives"]
         k = h.shape[1]
         sp, sn = torch.sigmoid(self.sigma * h), torch.sigmoid(-self.sigma * h)
         if self.targeted:  # d_t at r_k = +1 and at r_k = -1

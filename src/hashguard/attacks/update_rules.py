@@ -37,7 +37,7 @@ def list_update_rules() -> List[str]:
 
 
 def create_update_rule(name: str, like: torch.Tensor, *, step: float, lr: Any, momentum: float,
-                       betas: Tuple[float, float]) -> "UpdateRule":
+                       betas: Tuple[float, ...]) -> "UpdateRule":
     """The rule ``name`` for a batch shaped like ``like``, with the attack's settings (each rule
     reads those it uses)."""
     return UPDATE_RULES.get(name)(like, step=step, lr=lr, momentum=momentum, betas=betas)
@@ -79,7 +79,7 @@ class MomentumStep(UpdateRule):
 class AdamStep(UpdateRule):
     """Adam on the image, with bias correction at iteration ``t`` (0-based)."""
 
-    def __init__(self, like: torch.Tensor, *, lr: Any, betas: Tuple[float, float], **_: Any) -> None:
+    def __init__(self, like: torch.Tensor, *, lr: Any, betas: Tuple[float, ...], **_: Any) -> None:
         self.lr, self.betas = lr, betas
         self.m = torch.zeros_like(like)
         self.v = torch.zeros_like(like)

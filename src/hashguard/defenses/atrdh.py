@@ -17,8 +17,6 @@ x0.1 at T/2 and 3T/4, 100 epochs, batch 32.
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 
 from ..codes.prototype import PrototypeNet, circle_prototype_loss
@@ -53,7 +51,7 @@ class ATRDH(Defense):
         pick = torch.randint(0, self.pool.shape[0], (y.shape[0],), generator=self.target_gen)
         return self.pool[pick.to(self.pool.device)]
 
-    def reference(self, y: torch.Tensor, idx: torch.Tensor, target_labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def reference(self, y, idx, target_labels=None):
         """One Adam step of the PrototypeNet on the batch's targets, then their prototype codes."""
         if target_labels is None:
             raise ValueError("ATRDH guides its inner attack toward target labels: pass target_labels")

@@ -15,10 +15,6 @@ momentum, x0.1 at T/2 and 3T/4, 20 epochs, batch 32.
 
 from __future__ import annotations
 
-from typing import Optional
-
-import torch
-
 from ..codes import mainstay_codes
 from .base import Defense
 from .registry import register_defense
@@ -29,7 +25,7 @@ class CodeGuidedDefense(Defense):
 
     code_builder = staticmethod(mainstay_codes)
 
-    def reference(self, y: torch.Tensor, idx: torch.Tensor, target_labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def reference(self, y, idx, target_labels=None):
         """The closed-form code of the batch labels from the current training codes B."""
         return self.code_builder(y, self.B, self.objective.Y)
 

@@ -36,7 +36,7 @@ def eval_frozen(module: nn.Module) -> Iterator[nn.Module]:
     try:
         yield module
     finally:
-        for p, flag in zip(module.parameters(), flags):
+        for p, flag in zip(module.parameters(), flags, strict=True):
             p.requires_grad_(flag)
         module.train(was_training)
 
