@@ -308,27 +308,28 @@ class Attack:
                 torch.cuda.synchronize(device)
         seconds = time.perf_counter() - start
 
-        def cat(key: str) -> Optional[torch.Tensor]:
-            vals = [getattr(p[1], key) for p in parts]
+        def cat(i: int) -> Optional[torch.Tensor]:
+            vals = [p[i] for p in parts]
             return None if not vals or any(v is None for v in vals) else torch.cat(vals)
 
         return AttackResult(
             x_adv=x_adv,
             codes_adv=codes_adv,
-            target_codes=cat("target") if self.targeted else None,
-            reference_codes=None if self.targeted else cat("reference"),
-            iterations=torch.cat([p[2] for p in parts]) if parts else torch.zeros(0, dtype=torch.long),
+            target_codes=cat(2) if self.targeted else None,
+            reference_codes=None if self.targeted else cat(1),
+            iterations=torch.cat([p[3] for p in parts]) if parts else torch.zeros(0, dtype=torch.long),
             seconds=seconds,
             extra=self.result_extra() if parts else {},
         )
 
-    def _attack_batch(self, ctx: AttackContext) -> Tuple[torch.Tensor, AttackContext, torch.Tensor]:
-        """``(x_adv, the prepared context, iterations)`` of one batch."""
+    def _attack_batch(self, ctx: AttackContext) -> Tuple[torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor], torch.Tensor]:
+        """``(x_adv, reference codes, target codes, iterations)`` of one batch; the context itself
+        (a copy of the clean images) is dropped with the batch."""
         with torch.no_grad():
             self.prepare(ctx)
         with inputs_in_unit_range():  # the projection keeps every iterate in [0, 1]
             x_adv, iterations = self.run(ctx)
-        return x_adv.detach(), ctx, iterations
+        return x_adv.detach(), ctx.reference, ctx.target, iterations
 
     # ------------------------------------------------------------------ the engine
     def alpha_at(self, t: int) -> float:
