@@ -45,42 +45,29 @@ def single_thread():
     torch.set_num_threads(previous)
 
 
-def _train_tiny(splits, seed: int):
-    """A tiny DPSH model (``cnn`` width 8, 16 bits) trained on ``splits`` from ``seed``, in eval mode."""
-    import torch
-
-    from hashguard.hashing import TrainConfig, create_hashing, train_hash_model
-    from hashguard.models import create_hash_model
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = create_hash_model("cnn", 16, backbone_kwargs={"width": 8})
-            objective = create_hashing("dpsh", bits=16, train_labels=splits.train.labels)
-            train_hash_model(model, objective, splits.train, TrainConfig(epochs=6, warmup_epochs=2, seed=seed), progress=False)
-    finally:
-        torch.set_num_threads(threads)
-    return model.eval()
-
-
 @pytest.fixture(scope="session")
 def tiny_victim():
     """``(splits, model)``: a tiny DPSH victim (``cnn`` width 8, 16 bits) trained on the synthetic
     dataset in about a second, shared by the attack and defense tests. The model is in eval mode;
     tests that change its weights must work on a copy."""
+    import torch
+
     from hashguard.data import create_dataset
+    from hashguard.hashing import TrainConfig, create_hashing, train_hash_model
+    from hashguard.models import create_hash_model
 
     splits = create_dataset("synthetic", seed=0)
-    return splits, _train_tiny(splits, 0)
-
-
-@pytest.fixture(scope="session")
-def tiny_surrogate(tiny_victim):
-    """A second tiny model like ``tiny_victim``'s, trained from seed 1 on the same splits: the
-    surrogate of transfer attacks."""
-    return _train_tiny(tiny_victim[0], 1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            model = create_hash_model("cnn", 16, backbone_kwargs={"width": 8})
+            objective = create_hashing("dpsh", bits=16, train_labels=splits.train.labels)
+            train_hash_model(model, objective, splits.train, TrainConfig(epochs=6, warmup_epochs=2, seed=0), progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    return splits, model.eval()
 
 
 @pytest.fixture(scope="session")

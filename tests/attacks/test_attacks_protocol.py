@@ -11,13 +11,14 @@ import torch
 from hashguard.attacks import Database, Knowledge, create_attack, draw_target_labels
 from hashguard.attacks.protocol import (
     SUCCESS_N,
-    check_surrogate_data,
     evaluate_attack,
     load_or_draw_protocol,
     protocol_path,
     run_attack,
     select_queries,
 )
+from hashguard.hashing import TrainConfig, create_hashing, train_hash_model
+from hashguard.models import create_hash_model
 from hashguard.retrieval import mean_average_precision, per_query_scores, perceptibility
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -31,6 +32,14 @@ RECORD_KEYS = {"method", "targeted", "eps", "steps", "topk", "seed", "params", "
 TARGETED_KEYS = {"clean_t_map", "t_map", "theory_t_map"}
 
 
+def train_tiny(splits, seed):
+    torch.manual_seed(seed)
+    model = create_hash_model("cnn", BITS, backbone_kwargs={"width": 8})
+    objective = create_hashing("dpsh", bits=BITS, train_labels=splits.train.labels)
+    train_hash_model(model, objective, splits.train, TrainConfig(epochs=6, warmup_epochs=2, seed=seed), progress=False)
+    return model.eval()
+
+
 @pytest.fixture(scope="module")
 def splits(tiny_victim):
     return tiny_victim[0]
@@ -38,12 +47,12 @@ def splits(tiny_victim):
 
 @pytest.fixture(scope="module")
 def victim(tiny_victim):
-    return tiny_victim[1]
+    return tiny_victim[1]  # the session's tiny DPSH model (tests/conftest.py), the same recipe as train_tiny(splits, 0)
 
 
 @pytest.fixture(scope="module")
-def surrogate(tiny_surrogate):
-    return tiny_surrogate
+def surrogate(splits):
+    return train_tiny(splits, 1)
 
 
 @pytest.fixture(scope="module")
@@ -237,6 +246,8 @@ def test_a_surrogate_of_another_split_is_refused_before_any_work(splits, victim,
 
 
 def test_surrogate_check_compares_dataset_seed_and_the_fields_both_give():
+    from hashguard.attacks.protocol import check_surrogate_data
+
     victim = {"dataset": "synthetic", "seed": 3, "image_size": 32}
     check_surrogate_data(victim, {"dataset": "synthetic", "seed": 3, "image_size": 32, "resize": 40})
     check_surrogate_data({"dataset": "synthetic"}, {"dataset": "synthetic", "seed": 7})  # a user's net: no seed
