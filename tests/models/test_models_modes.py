@@ -20,7 +20,7 @@ def test_eval_frozen_sets_and_restores_mode_and_each_flag(model):
     model.train()
     params = list(model.parameters())
     flags = [i % 2 == 0 for i in range(len(params))]
-    for p, f in zip(params, flags):
+    for p, f in zip(params, flags, strict=True):
         p.requires_grad_(f)
     with eval_frozen(model) as inside:
         assert inside is model and not model.training

@@ -199,7 +199,7 @@ class Attack:
         return {}
 
     # ------------------------------------------------------------------ hooks for subclasses
-    def fit(self, knowledge: Knowledge, train: Any = None, *, progress: bool = False) -> "Attack":
+    def fit(self, knowledge: Knowledge, train: Any = None, *, progress: bool = False) -> Attack:
         """Train whatever the attack learns before attacking (prototype nets, generators); the
         result is state of the attack, reused by every later call. Returns ``self``."""
         return self
@@ -310,7 +310,7 @@ class Attack:
 
         def cat(i: int) -> Optional[torch.Tensor]:
             vals = [p[i] for p in parts]
-            return None if not vals or any(v is None for v in vals) else torch.cat(vals)
+            return None if not vals or any(v is None for v in vals) else torch.cat([v for v in vals if v is not None])
 
         return AttackResult(
             x_adv=x_adv,

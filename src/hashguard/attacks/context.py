@@ -74,7 +74,7 @@ class AttackContext:
         given_codes: Optional[torch.Tensor] = None,
         knowledge: Optional[Knowledge] = None,
         database: Optional[Database] = None,
-    ) -> "AttackContext":
+    ) -> AttackContext:
         """The context of one batch with every per-query tensor on ``device`` (the engine subsets
         them with masks on that device): a detached copy of the images, float labels and codes."""
         return cls(
@@ -108,7 +108,7 @@ class AttackContext:
         """The query ids as Python ints (what the per-query random generators take)."""
         return [int(i) for i in self.ids.tolist()]
 
-    def subset(self, keep: torch.Tensor) -> "AttackContext":
+    def subset(self, keep: torch.Tensor) -> AttackContext:
         """The context of the rows selected by ``keep`` (a boolean mask or index on the device
         of the per-query tensors); shared entries are kept as they are."""
         rows: Dict[str, Any] = {name: None if getattr(self, name) is None else getattr(self, name)[keep]

@@ -54,7 +54,7 @@ class PrototypeCodeAttack(CodeAttack):
         self.fit_seconds += time.perf_counter() - start
         return self.prototype_net
 
-    def fit(self, knowledge: Knowledge, train: Any = None, *, progress: bool = False) -> "PrototypeCodeAttack":
+    def fit(self, knowledge: Knowledge, train: Any = None, *, progress: bool = False) -> PrototypeCodeAttack:
         if self.prototype_net is None:
             self.fit_prototype(knowledge.to(self.model.device), progress=progress)
         return self

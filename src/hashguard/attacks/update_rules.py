@@ -37,7 +37,7 @@ def list_update_rules() -> List[str]:
 
 
 def create_update_rule(name: str, like: torch.Tensor, *, step: float, lr: Any, momentum: float,
-                       betas: Tuple[float, ...]) -> "UpdateRule":
+                       betas: Tuple[float, ...]) -> UpdateRule:
     """The rule ``name`` for a batch shaped like ``like``, with the attack's settings (each rule
     reads those it uses)."""
     return UPDATE_RULES.get(name)(like, step=step, lr=lr, momentum=momentum, betas=betas)
