@@ -335,16 +335,12 @@ def cmd_attack(args: argparse.Namespace) -> int:
             raise ValueError(f"--queries must be >= 1, got {args.queries}")
         _check_flags(args, {"--batch-size": _int_flag(1, 128), "--seed": _int_flag(0, 0)})
         model, meta, splits, config = _load_model(args, device)
-        surrogate = None
+        surrogate = s_config = None
         if args.surrogate:
             surrogate, s_config = load_checkpoint(args.surrogate, map_location=device)
-            if s_config["dataset"] != meta["dataset"] or (
-                config is not None and s_config.get("seed", 0) != config.get("seed", 0)
-            ):
-                raise ValueError(
-                    f"surrogate was trained on {s_config['dataset']} (seed {s_config.get('seed', 0)}) but the victim on "
-                    f"{meta['dataset']} (seed {meta['seed']}); use models of the same dataset split"
-                )
+        # the victim's split, which run_attack checks the surrogate against: the dataset, and the
+        # checkpoint's seed (a user's own network has no seed to compare)
+        victim_data = {"dataset": meta["dataset"], **({"seed": meta["seed"]} if config is not None else {})}
         topk = _topk(args.topk, splits)
         n = len(splits.query) if args.queries is None else min(args.queries, len(splits.query))
         protocol = args.protocol or protocol_path(Path(args.json).resolve().parent, meta["dataset"], args.seed, n)
@@ -353,7 +349,7 @@ def cmd_attack(args: argparse.Namespace) -> int:
         record = run_attack(
             model, splits, args.method, targeted=args.targeted, n_queries=n, seed=args.seed, topk=topk,
             surrogate=surrogate, params=params, protocol_file=protocol, batch_size=args.batch_size,
-            progress=not args.quiet,
+            progress=not args.quiet, victim_data=victim_data, surrogate_data=s_config,
         )
     except ValueError as err:
         raise SystemExit(f"error: {err}") from None

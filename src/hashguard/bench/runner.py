@@ -257,6 +257,7 @@ def _attack(ctx: _Context, run: Run, example: bool):
         victim, splits, c["method"], targeted=c["targeted"], n_queries=n, seed=ctx.spec.seed, topk=ctx.topk(splits),
         surrogate=surrogate, params=params, protocol_file=protocol, batch_size=c["batch_size"], progress=ctx.progress,
         cache=ctx.attack_cache(c["model"], c["surrogate"]), return_details=example,
+        victim_data=run.model, surrogate_data=run.surrogate,
     )
     record, details = out if example else (out, None)
     if details is not None and ctx.spec.example_rows > 0:

@@ -16,6 +16,7 @@ from torch import nn
 from .._params import Param, check_bits, check_value
 from .._validation import check_images
 from .backbones import Backbone, create_backbone
+from .modes import unit_range_vouched
 
 
 def sign_codes(h: torch.Tensor) -> torch.Tensor:
@@ -30,8 +31,10 @@ class HashModel(nn.Module):
         backbone: a :class:`Backbone` (feature extractor, its width and its mean/std).
         bits: code length K.
         mean, std: per-channel normalisation applied inside ``forward``; default the backbone's.
-        check_inputs: validate that inputs are NCHW in [0, 1] (attacks may switch it off inside
-            their loop, where the projection already guarantees it).
+        check_inputs: validate that inputs lie in [0, 1] in every forward pass (shape, channels
+            and dtype are always checked). Attacks need not switch it off: their loop runs inside
+            :func:`~hashguard.models.modes.inputs_in_unit_range`, where the projection already
+            guarantees the range and the scan is skipped.
     """
 
     def __init__(
@@ -64,7 +67,7 @@ class HashModel(nn.Module):
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """The backbone's features of the normalised images (N, D), below the hash layer."""
-        check_images(x, channels=self.mean.shape[1], check_values=self.check_inputs)
+        check_images(x, channels=self.mean.shape[1], check_values=self.check_inputs and not unit_range_vouched())
         x = (x - self.mean) / self.std
         if x.device.type == "cpu":
             # oneDNN's NHWC convolutions: about 1.4-1.7x faster forward + backward on CPU (measured
