@@ -622,9 +622,51 @@ def _one_line_warnings() -> None:
     warnings.formatwarning = lambda message, category, *args, **kwargs: f"warning: {message}\n"
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+INTERRUPTED = "interrupted; finished runs are kept, re-run to resume"
+# what the user can fix: bad values and files, unusable paths, a full disk; anything else is a bug
+EXPECTED = (ValueError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError)
+
+
+def _expected(err: BaseException) -> bool:
+    import errno
+
     from .errors import HashguardError
 
+    if isinstance(err, (HashguardError,) + EXPECTED):
+        return True
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return True  # a full disk reported by a write hashguard did not wrap
+    return type(err).__name__ == "OutOfMemoryError"  # torch.cuda.OutOfMemoryError
+
+
+def error_line(err: BaseException) -> str:
+    """The one ``error: <what>; <fix>`` line printed for an expected error."""
+    import errno
+
+    from .errors import HashguardError, one_line
+
+    text = one_line(err)
+    if isinstance(err, HashguardError):
+        return f"error: {text}"
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return f"error: the disk is full ({text}); free some space or write elsewhere, then re-run to resume"
+    if isinstance(err, (PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError)):
+        return f"error: {text}; check the path and its permissions, or choose another"
+    if isinstance(err, FileNotFoundError) and text.startswith("[Errno"):
+        return f"error: {text}; check the path"
+    if type(err).__name__ == "OutOfMemoryError":
+        return f"error: out of memory ({text.split(';')[0].split('. ')[0]}); lower --batch-size or use --device cpu"
+    return f"error: {text}"
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run the command; the one error boundary of the command line.
+
+    An expected error (:class:`hashguard.errors.HashguardError`, a bad value or path, a full disk)
+    prints one ``error: ...`` line on stderr and returns 2; Ctrl-C prints one line and returns 130;
+    anything else is a bug and keeps its traceback. A usage error found by the command itself
+    (``SystemExit("error: ...")``) also prints its line and exits with status 2.
+    """
     _one_line_warnings()
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -632,8 +674,21 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.error(f"--bits must be >= 1, got {args.bits}")
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, HashguardError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"error: {INTERRUPTED}", file=sys.stderr)
+        return 130
+    except SystemExit as stop:
+        if isinstance(stop.code, str):  # raise SystemExit("error: ...") in a command
+            from .errors import one_line
+
+            line = one_line(stop)
+            print(line if line.startswith("error:") else f"error: {line}", file=sys.stderr)
+            stop.code = 2  # str(stop) keeps the message for in-process callers
+        raise
+    except Exception as err:
+        if not _expected(err):
+            raise
+        print(error_line(err), file=sys.stderr)
         return 2
 
 

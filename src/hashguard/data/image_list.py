@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..errors import UnreadableFileError
 from .base import ImageDataset
 from .list_files import ImageList, ImageNotFoundError
 from .transforms import ImageSizeError, PaperTransform, load_rgb, size_mismatch_message
@@ -29,7 +30,7 @@ from .transforms import ImageSizeError, PaperTransform, load_rgb, size_mismatch_
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-class ImageReadError(OSError):
+class ImageReadError(UnreadableFileError):
     """An image file exists but PIL cannot decode it (truncated download, not an image, ...)."""
 
 

@@ -41,6 +41,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from ..errors import InputError, MissingFileError
+
 PathLike = Union[str, "os.PathLike[str]"]
 
 SPLITS: Tuple[str, ...] = ("train", "query", "database")
@@ -66,7 +68,7 @@ _BINARY = frozenset("01")
 # ---------------------------------------------------------------------------------------- errors
 
 
-class DatasetFileNotFoundError(FileNotFoundError):
+class DatasetFileNotFoundError(MissingFileError):
     """A file or directory a dataset needs does not exist (base of the three below)."""
 
 
@@ -82,7 +84,7 @@ class ImageNotFoundError(DatasetFileNotFoundError):
     """An image named in a list file does not exist."""
 
 
-class ListFileError(ValueError):
+class ListFileError(InputError):
     """A list file is malformed: wrong label width, non-0/1 value, count mismatch, empty, ambiguous."""
 
 

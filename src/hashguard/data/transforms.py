@@ -24,13 +24,15 @@ import torch
 from PIL import Image
 from torchvision import transforms as T
 
+from ..errors import InputError
+
 PathLike = Union[str, "os.PathLike[str]"]
 
 DEFAULT_IMAGE_SIZE = 224
 DEFAULT_RESIZE = 256
 
 
-class ImageSizeError(ValueError):
+class ImageSizeError(InputError):
     """An image does not have the size its dataset expects (images are kept at their own size).
 
     ``found`` and ``expected`` are the ``(height, width)`` pairs when known.

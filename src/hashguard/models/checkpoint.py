@@ -15,6 +15,7 @@ from typing import Any, Dict, Optional, Tuple
 import torch
 
 from .. import __version__
+from ..errors import InputError
 from .._atomic import atomic_torch_save, atomic_write_text
 from .hash_model import HashModel, create_hash_model
 
@@ -22,7 +23,7 @@ FORMAT = "hashguard-checkpoint-v1"
 REQUIRED_KEYS = ("backbone", "bits")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A checkpoint that cannot be used as asked (wrong file, architecture or bit length)."""
 
 
