@@ -120,6 +120,7 @@ def _load_model(args: argparse.Namespace, device: str):
     """The model of ``--model CHECKPOINT`` or ``--model-def FILE.py:NAME --weights W``, its
     description for records, and its dataset's splits. Everything is checked here, before any work."""
     from .models import load_checkpoint, load_external_model
+    from .models.checkpoint import check_config
 
     if (args.model is None) == (args.model_def is None):
         raise SystemExit("error: give exactly one of --model CHECKPOINT (written by hashguard train) or "
@@ -130,6 +131,7 @@ def _load_model(args: argparse.Namespace, device: str):
         if extra:
             raise SystemExit(f"error: {', '.join(extra)} go with --model-def (your own network), not with --model")
         model, config = load_checkpoint(args.model, map_location=device)
+        check_config(config, str(args.model), required=("backbone", "bits", "dataset"))
         dataset = args.dataset or config["dataset"]
         if args.dataset and args.dataset != config["dataset"]:
             raise SystemExit(f"error: {args.model} was trained on {config['dataset']!r}, not {args.dataset!r}")

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
@@ -331,7 +332,13 @@ class Defense:
     def _read_resume(self, path: Optional[Path]) -> Optional[Dict[str, Any]]:
         if path is None or not path.exists():
             return None
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # a cut-short write: the file is only a cache, so start over
+            from ..models.checkpoint import load_failure
+
+            warnings.warn(f"{path} {load_failure(err)}: ignoring it and starting {self.name} from epoch 1", stacklevel=3)
+            return None
         if not isinstance(state, dict) or state.get("format") != RESUME_FORMAT:
             raise ValueError(f"{path} is not a hashguard defense resume file; delete it or pass another --out")
         if state.get("run") != self.record():

@@ -23,6 +23,7 @@ from ..data.batching import load_images
 from ..data.loading import load_splits
 from ..hashing import create_hashing, list_hashing
 from ..models import load_checkpoint, save_checkpoint
+from ..models.checkpoint import check_config
 from ..retrieval import mean_average_precision
 from .registry import create_defense
 
@@ -117,6 +118,7 @@ def defend_checkpoint(
     check_defense_outputs(out)
     model, config = load_checkpoint(model_path, map_location=device)
     if splits is None:
+        check_config(config, str(model_path), required=("backbone", "bits", "dataset"))
         splits = load_splits(config["dataset"], int(config.get("seed", 0)), config.get("data_dir"),
                              image_size=config.get("image_size"), resize=config.get("resize"))
     objective = objective_from_config(config, torch.as_tensor(splits.train.labels).float())

@@ -61,17 +61,80 @@ def _read(path: Path) -> Tuple[Dict[str, Any], Dict[str, torch.Tensor]]:
         )
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
+    except Exception as err:  # torch's own text advises weights_only=False: never repeat that here
         raise CheckpointError(
-            f"{str(path)!r} is not a hashguard checkpoint that loads safely ({type(err).__name__}: {err}); "
-            "hashguard reads only state_dict checkpoints written by save_checkpoint"
-        ) from err
+            f"{str(path)!r} is not a hashguard checkpoint that loads safely: it {load_failure(err)}; "
+            "hashguard reads only state_dict checkpoints written by save_checkpoint (hashguard train) and "
+            "never unpickles code: train or save the model again"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(
             f"{str(path)!r} is not a hashguard checkpoint (expected format {FORMAT!r}); "
             "to wrap other weights, build a HashModel, load_state_dict them and call save_checkpoint"
         )
-    return json.loads(payload["config_json"]), payload["state_dict"]
+    try:
+        config = json.loads(payload.get("config_json"))
+    except (TypeError, ValueError):
+        config = None
+    if not isinstance(config, dict) or not isinstance(payload.get("state_dict"), dict):
+        raise CheckpointError(
+            f"{str(path)!r} has a damaged config or state_dict (format {FORMAT!r} but no JSON config object and "
+            "weights dict); save the model again with save_checkpoint (hashguard train)"
+        )
+    check_config(config, str(path))
+    return config, payload["state_dict"]
+
+
+def load_failure(err: BaseException) -> str:
+    """What ``torch.load(weights_only=True)`` found instead of weights, in words (not torch's advice)."""
+    import re
+
+    text = str(err)
+    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if found:
+        return f"holds a pickled {found.group(1)} object, not only tensors (loading it would run code)"
+    if "weights_only" in text or "Unpickl" in type(err).__name__:
+        return "holds pickled Python objects, not only tensors (loading them could run code)"
+    return "is not a readable torch file (truncated, corrupt, or another format)"
+
+
+# config keys and their JSON types; None is allowed for every key but the required ones
+CONFIG_TYPES: Dict[str, Tuple[type, str]] = {
+    "backbone": (str, "a backbone name (string)"),
+    "bits": (int, "a positive integer"),
+    "backbone_kwargs": (dict, "a JSON object of backbone keyword arguments"),
+    "dataset": (str, "a dataset name (string)"),
+    "hash_method": (str, "a hashing objective name (string)"),
+    "seed": (int, "an integer"),
+    "data_dir": (str, "a folder path (string)"),
+    "image_size": (int, "a positive integer"),
+    "resize": (int, "a positive integer"),
+}
+
+
+def check_config(config: Dict[str, Any], source: str, required: Tuple[str, ...] = REQUIRED_KEYS) -> None:
+    """Raise :class:`CheckpointError` naming the key and its expected type for a missing required key
+    or a value of the wrong type (a config edited by hand or written by other code)."""
+    for key in required:
+        if config.get(key) is None:
+            _, what = CONFIG_TYPES[key]
+            raise CheckpointError(
+                f"checkpoint {source!r}: its config lacks the key {key!r} ({what}); the file was not written by "
+                "save_checkpoint (hashguard train) or was edited: save the model again"
+            )
+    for key, (kind, what) in CONFIG_TYPES.items():
+        value = config.get(key)
+        if value is None:
+            continue
+        wrong = not isinstance(value, kind) or (kind is int and isinstance(value, bool))
+        if not wrong and kind is int and key != "seed" and value < 1:
+            wrong = True
+        if wrong:
+            raise CheckpointError(
+                f"checkpoint {source!r}: config key {key!r} must be {what}, got {value!r} "
+                f"({type(value).__name__}); the file was edited or written by other code: save the model again "
+                "with save_checkpoint (hashguard train)"
+            )
 
 
 def load_checkpoint(
