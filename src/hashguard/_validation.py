@@ -37,6 +37,15 @@ def check_images(x: torch.Tensor, *, channels: int | None = 3, check_values: boo
             )
 
 
+def to_model_dtype(x: torch.Tensor, module: torch.nn.Module) -> torch.Tensor:
+    """``x`` cast to the floating dtype of ``module``'s weights (float64 images from numpy are common:
+    they are accepted and computed in the model's precision instead of failing inside a layer)."""
+    for tensor in module.parameters():
+        if tensor.is_floating_point():
+            return x if x.dtype == tensor.dtype else x.to(tensor.dtype)
+    return x
+
+
 def unit_range_problem(images: torch.Tensor) -> str:
     """What keeps float ``images`` out of [0, 1] ("contain NaN", "range from -0.5 to 2"), or ``""``."""
     if images.numel() == 0:
@@ -49,8 +58,23 @@ def unit_range_problem(images: torch.Tensor) -> str:
     return ""
 
 
-def check_labels(labels: torch.Tensor, num_classes: int | None = None, *, name: str = "labels") -> None:
-    """Raise ``ValueError`` unless ``labels`` is an (N, C) multi-hot matrix."""
+ALL_ZERO_QUERIES = (
+    "some query label rows are all-zero (no label at all): such a query has no relevant item, so its AP is 0 "
+    "with or without the attack, and an attack guided by label codes has nothing to aim at; drop those "
+    "queries (or score them with mean_average_precision(..., empty='skip'))"
+)
+
+
+def check_labels(
+    labels: torch.Tensor, num_classes: int | None = None, *, name: str = "labels", all_zero: str = "allow"
+) -> None:
+    """Raise ``ValueError`` unless ``labels`` is an (N, C) multi-hot matrix of 0/1 values.
+
+    The values are checked by the same function as the retrieval metrics' labels
+    (:func:`hashguard.retrieval._inputs.as_labels`), so ±1 or scaled labels are refused everywhere.
+    ``all_zero``: what an all-zero row (no label) gets: ``"allow"``, ``"warn"`` (the attacks' query
+    labels) or ``"error"`` (target labels, which must name a class).
+    """
     if labels.dim() != 2:
         raise ValueError(
             f"{name} must be an (N, C) multi-hot matrix, got shape {tuple(labels.shape)}; "
@@ -60,3 +84,18 @@ def check_labels(labels: torch.Tensor, num_classes: int | None = None, *, name: 
         raise ValueError(
             f"{name} must have {num_classes} columns (one per class), got {labels.shape[1]}"
         )
+    from .retrieval._inputs import as_labels
+
+    values = as_labels(labels, name)
+    if all_zero != "allow" and values.size:
+        empty = ~values.astype(bool).any(axis=1)
+        if empty.any() and all_zero == "error":
+            rows = empty.nonzero()[0]
+            raise ValueError(
+                f"{name} has {rows.size} all-zero rows (no label at all), e.g. row {int(rows[0])}; every row "
+                "must name at least one class (draw target labels with hashguard.attacks.draw_target_labels)"
+            )
+        if empty.any():
+            import warnings
+
+            warnings.warn(ALL_ZERO_QUERIES, stacklevel=3)

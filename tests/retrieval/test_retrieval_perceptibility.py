@@ -12,10 +12,10 @@ from hashguard.retrieval import perceptibility
 
 
 def test_hand_computed_values():
-    x = torch.zeros(2, 1, 2, 2)
+    x = torch.full((2, 1, 2, 2), 0.5)  # images in [0, 1]
     x_adv = x.clone()
-    x_adv[0, 0] = torch.tensor([[0.1, -0.2], [0.0, 0.0]])
-    x_adv[1] = 0.05
+    x_adv[0, 0] += torch.tensor([[0.1, -0.2], [0.0, 0.0]])
+    x_adv[1] += 0.05
     out = perceptibility(x, x_adv)
     assert set(out) == {"linf", "l2", "rmse"}
     # image 0: max |d| = 0.2, L2 = sqrt(0.01 + 0.04), RMSE = sqrt(0.05 / 4)
@@ -55,3 +55,16 @@ def test_shape_mismatch_and_bad_values():
         perceptibility(np.zeros((0, 3)), np.zeros((0, 3)))
     with pytest.raises(ValueError, match="finite"):
         perceptibility(np.zeros((1, 3)), np.array([[0.0, np.nan, 0.0]]))
+
+
+@pytest.mark.parametrize("scale", ["x", "x_adv", "both"])
+def test_images_outside_unit_range_are_refused_with_the_255_hint(scale):
+    """0-255 images gave an L-inf of 253 "pixels" for an 8/255 attack, with no word (issue 12)."""
+    x = torch.rand(2, 3, 4, 4)
+    x_adv = (x + 4 / 255).clamp(0, 1)
+    a = x * 255 if scale in ("x", "both") else x
+    b = x_adv * 255 if scale in ("x_adv", "both") else x_adv
+    with pytest.raises(ValueError, match="divide 0-255 images by 255"):
+        perceptibility(a, b)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        perceptibility(x - 0.5, x_adv - 0.5)  # normalised images

@@ -251,7 +251,7 @@ class Attack:
         passes the codes of its current training state this way)."""
         check_images(x, channels=input_channels(self.model))
         labels = torch.as_tensor(labels)
-        check_labels(labels, name="labels")
+        check_labels(labels, name="labels", all_zero="warn" if codes is None else "allow")
         if labels.shape[0] != x.shape[0]:
             raise ValueError(f"got {x.shape[0]} images but {labels.shape[0]} label rows")
         if knowledge is not None and labels.shape[1] != knowledge.num_classes:
@@ -263,7 +263,7 @@ class Attack:
             if target_labels is None:
                 raise ValueError(f"{self.name} is targeted: pass target_labels= (one row per query)")
             target_labels = torch.as_tensor(target_labels)
-            check_labels(target_labels, labels.shape[1], name="target_labels")
+            check_labels(target_labels, labels.shape[1], name="target_labels", all_zero="error")
             if target_labels.shape[0] != x.shape[0]:
                 raise ValueError(f"got {x.shape[0]} images but {target_labels.shape[0]} target label rows")
         elif target_labels is not None:

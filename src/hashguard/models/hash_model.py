@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .._params import Param, check_bits, check_value
-from .._validation import check_images
+from .._validation import check_images, to_model_dtype
 from .backbones import Backbone, create_backbone
 from .modes import unit_range_vouched
 
@@ -68,7 +68,7 @@ class HashModel(nn.Module):
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """The backbone's features of the normalised images (N, D), below the hash layer."""
         check_images(x, channels=self.mean.shape[1], check_values=self.check_inputs and not unit_range_vouched())
-        x = (x - self.mean) / self.std
+        x = (to_model_dtype(x, self) - self.mean) / self.std
         if x.device.type == "cpu":
             # oneDNN's NHWC convolutions: about 1.4-1.7x faster forward + backward on CPU (measured
             # on the cnn backbone, 2 cores); same values, only the memory layout differs

@@ -38,7 +38,7 @@ from typing import Any, Callable, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from .._validation import check_images
+from .._validation import check_images, to_model_dtype
 from .backbones import IMAGENET_MEAN, IMAGENET_STD
 from .hash_model import sign_codes
 from .modes import unit_range_vouched
@@ -161,6 +161,7 @@ class WrappedModel(nn.Module):
         the values differ only by float rounding). ``exact=True`` (what ``encode`` uses) keeps the
         layout the network was written for, so codes are bit-identical to ``sign(net(x))``."""
         check_images(x, channels=self.channels, check_values=self.check_inputs and not unit_range_vouched())
+        x = to_model_dtype(x, self.module)
         if self.normalise:
             x = (x - self.mean) / self.std
         if self.channels_last and not exact and x.device.type == "cpu":

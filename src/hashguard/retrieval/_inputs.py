@@ -100,7 +100,7 @@ def as_labels(x: Any, name: str) -> np.ndarray:
             bad = _first_bad(a, ok)
             raise ValueError(
                 f"{name} must be multi-hot with only 0/1 entries, but it contains {bad!r}; "
-                "convert ±1 labels with (labels > 0)"
+                "convert ±1 labels with (labels > 0), and class indices with torch.nn.functional.one_hot"
             )
     return a
 

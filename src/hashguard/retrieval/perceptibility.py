@@ -10,6 +10,8 @@ from ._inputs import to_numpy
 
 __all__ = ["perceptibility"]
 
+RANGE_SLACK = 1e-6  # float rounding, e.g. of a half-precision copy
+
 
 def perceptibility(x: Any, x_adv: Any) -> Dict[str, float]:
     """Per-image L-inf, L2 and RMSE of the perturbation ``x_adv - x``, each averaged over the batch.
@@ -35,7 +37,8 @@ def perceptibility(x: Any, x_adv: Any) -> Dict[str, float]:
 
     Raises:
         ValueError: if the shapes differ, the arrays have no batch dimension, the batch is empty,
-            or a value is NaN or infinite.
+            a value is NaN or infinite, or outside [0, 1] (pixel units: 0-255 images give an
+            L-inf of 253 for an 8/255 perturbation).
 
     Example:
         >>> perceptibility(x, result.x_adv)
@@ -55,6 +58,13 @@ def perceptibility(x: Any, x_adv: Any) -> Dict[str, float]:
         raise ValueError("x and x_adv must be finite; the perturbation contains NaN or infinite values")
     if delta.shape[1] == 0:
         raise ValueError(f"images must have at least one value each, got shape {tuple(a.shape)}")
+    for name, images in (("x", a), ("x_adv", b)):
+        low, high = float(images.min()), float(images.max())
+        if low < -RANGE_SLACK or high > 1.0 + RANGE_SLACK:
+            raise ValueError(
+                f"{name} ranges from {low:.4g} to {high:.4g}, but perceptibility measures images in [0, 1] (pixel "
+                "units, the attacks' eps scale): divide 0-255 images by 255, and undo any normalisation first"
+            )
     sq = np.square(delta).sum(axis=1)
     return {
         "linf": float(np.abs(delta).max(axis=1).mean()),
