@@ -13,6 +13,10 @@ the dataset is assumed; everything is read from the files:
   image is resized (shorter side to ``resize``, default N) and centre-cropped to NxN, as the
   benchmarks do with 256 / 224.
 
+What would change mAP without a word is refused, naming the lines: an image listed twice in the
+query or database list (a repeated training line is only a warning), and, in a single-label
+dataset, a row with no label.
+
 The query split is the test list; ``default_topk`` is None (rank the whole database); ``seed`` is
 accepted and ignored (the files fix the splits).
 
@@ -26,12 +30,13 @@ Example::
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Dict, Optional, Tuple, Union
 
 from .base import DatasetSplits
 from .image_list import ImageListDataset
-from .list_files import SPLITS, describe_lists, read_splits
+from .list_files import SPLITS, ImageList, ListFileError, describe_lists, read_splits
 from .registry import register_dataset
 from .transforms import AsIsTransform, ImageSizeError, PaperTransform, check_pixels
 
@@ -53,6 +58,44 @@ def _common_size(datasets: Dict[str, ImageListDataset]) -> Tuple[int, int]:
         "size unless an image size is given: pass image_size=N (--image-size N) to resize every image "
         "(shorter side to N, then a centre crop NxN)"
     )
+
+
+def _lines(numbers) -> str:
+    shown = ", ".join(str(n) for n in numbers[:5])
+    return shown + (f" and {len(numbers) - 5} more" if len(numbers) > 5 else "")
+
+
+def check_rows(lists: Dict[str, ImageList], multi_label: bool) -> None:
+    """Refuse what would change mAP without a word: an image listed twice in the query or database
+    list (it counts twice), and, in a single-label dataset, rows with no label (relevant to nothing).
+    A repeated training line only weighs that image twice: a warning."""
+    for split in SPLITS:
+        items = lists[split]
+        repeats = items.duplicate_lines()
+        if repeats:
+            line, first, path = repeats[0]
+            what = (f"{items.source}: line {line} repeats the image {path} of line {first}"
+                    + (f" ({len(repeats)} repeated lines in all: lines {_lines([r[0] for r in repeats])})"
+                       if len(repeats) > 1 else ""))
+            if split == "train":
+                warnings.warn(f"{what}; those training images weigh twice", stacklevel=3)
+            else:
+                raise ListFileError(
+                    f"{what}; a repeated {split} image is counted twice by every retrieval metric (mAP changes). "
+                    "Remove the repeated lines (keep the first of each path)"
+                )
+    if multi_label:
+        return  # FLICKR-25K / NUS-WIDE style data: rows with no label are a known part of it
+    for split in SPLITS:
+        items = lists[split]
+        empty = items.all_zero_lines()
+        if empty:
+            raise ListFileError(
+                f"{items.describe_files()}: the image(s) of line(s) {_lines(empty)} have no label (an all-zero row) "
+                "in a single-label dataset (no row has two labels), so they are relevant to nothing and mAP changes. "
+                "Give each its one class, or remove its line"
+                + (" and its label row" if items.label_source is not None else "")
+            )
 
 
 def load_list_dataset(
@@ -85,7 +128,8 @@ def load_list_dataset(
 
     Raises:
         ListFileError: a malformed list (a label row of another width names the file, the line and
-        both widths). ImageSizeError (a ValueError): the splits' first images differ in size and
+        both widths); an image listed twice in the query or database list; a row with no label in
+        a single-label dataset (a repeated training line is a warning). ImageSizeError (a ValueError): the splits' first images differ in size and
         no ``image_size`` was given. The errors of :func:`~hashguard.data.list_files.read_splits`.
     """
     del seed  # the list files fix the splits
@@ -116,6 +160,7 @@ def load_list_dataset(
         size = (transform.image_size, transform.image_size)
     num_classes = lists["train"].num_classes
     multi_label = any(bool((lists[split].labels.sum(axis=1) > 1).any()) for split in SPLITS)
+    check_rows(lists, multi_label)
     info = {**describe_lists(root_path, layout, lists, transform, title=f"{root_path.name} (list files)"),
             "num_classes": num_classes}
     return DatasetSplits(

@@ -135,6 +135,21 @@ class ImageList:
         """Lines whose path already appeared earlier in the list (the FLICKR-25K train list has 504)."""
         return len(self.paths) - len(set(self.paths))
 
+    def duplicate_lines(self) -> List[Tuple[int, int, str]]:
+        """``(line, first line, path)`` of every line whose path already appeared on an earlier line."""
+        first: Dict[str, int] = {}
+        out = []
+        for path, line in zip(self.paths, self.line_numbers.tolist()):
+            if path in first:
+                out.append((int(line), first[path], path))
+            else:
+                first[path] = int(line)
+        return out
+
+    def all_zero_lines(self) -> List[int]:
+        """The line numbers (in ``source``, the paths) of the images whose label row is all-zero."""
+        return [int(self.line_numbers[i]) for i in np.flatnonzero(self.labels.sum(axis=1) == 0)]
+
     def describe_files(self) -> str:
         if self.label_source is None:
             return str(self.source)
