@@ -4,7 +4,8 @@ Used by ``hashguard attack`` and by the benchmark runner. What it fixes (DESIGN 
 
 - the queries: ``n_queries`` indices of the query split drawn once from the seed (sorted), and
   one target label per query (``targets.draw_target_labels``), saved in a protocol file that
-  every later run with the same dataset, seed and count reads back instead of drawing again;
+  every later run with the same dataset, seed and count reads back instead of drawing again (with
+  the data folder and a fingerprint of the query images and labels: other data is refused);
 - the attacker's knowledge: the training split encoded by the attacking model (the surrogate for
   transfer runs), the victim's database codes encoded by the victim;
 - the metrics of a run: clean and adversarial mAP with the query labels, t-MAP with the target
@@ -29,6 +30,7 @@ import torch
 from .. import __version__
 from .._atomic import atomic_write_json
 from ..data.batching import load_images
+from ..data.fingerprint import split_fingerprint
 from ..models.hash_model import HashModel, encode_dataset
 from ..retrieval import mean_average_precision, per_query_scores, perceptibility, pr_curve, precision_at_n
 from .base import AttackResult
@@ -83,6 +85,7 @@ def load_or_draw_protocol(path: str | Path, splits, *, n_queries: Optional[int],
     n_total = len(splits.query)
     want = n_total if n_queries is None else min(int(n_queries), n_total)
     fingerprint = data_fingerprint(splits)
+    data_dir = splits.info.get("root")
     if path.exists():
         record = json.loads(path.read_text())
         found = (record.get("format"), record.get("dataset"), record.get("seed"), record.get("n_queries"))
@@ -96,6 +99,14 @@ def load_or_draw_protocol(path: str | Path, splits, *, n_queries: Optional[int],
                 f"{path} holds queries drawn for another {splits.name!r} dataset (its query/database labels differ); "
                 "use another output directory (or --protocol FILE) for this data, or delete the file"
             )
+        queries = split_fingerprint(splits.query, record["query_indices"])
+        if record.get("query_fingerprint", queries) != queries:
+            raise ValueError(
+                f"{path} holds queries drawn from the {splits.name!r} data in {record.get('data_dir')}, but the query "
+                f"images now read{f' from {data_dir}' if data_dir else ''} differ (other files or contents): its query "
+                "indices would pick other images. Use another output directory (or --protocol FILE) for this data, "
+                "or delete the file to draw again"
+            )
         return np.asarray(record["query_indices"], dtype=np.int64), torch.tensor(record["target_labels"], dtype=torch.float32)
     idx = select_queries(n_total, want, seed)
     labels = torch.as_tensor(splits.query.labels).float()[torch.as_tensor(idx)]
@@ -106,6 +117,8 @@ def load_or_draw_protocol(path: str | Path, splits, *, n_queries: Optional[int],
         "seed": int(seed),
         "n_queries": int(want),
         "data_fingerprint": fingerprint,
+        "query_fingerprint": split_fingerprint(splits.query, idx),
+        "data_dir": data_dir,
         "query_indices": idx.tolist(),
         "target_labels": targets.int().tolist(),
         "version": __version__,
@@ -310,6 +323,8 @@ def run_attack(
         "transfer": surrogate is not None,
         **metrics,
         "query_indices": [int(i) for i in idx],
+        "data_dir": splits.info.get("root"),
+        "query_fingerprint": split_fingerprint(splits.query, idx),
         "version": __version__,
     }
     if not return_details:
