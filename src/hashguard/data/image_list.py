@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple, Union
 
@@ -45,8 +46,10 @@ class ImageListDataset(ImageDataset):
         transform: PIL RGB image -> tensor; default the paper transform (resize 256, crop 224).
             An :class:`~hashguard.data.transforms.ImageSizeError` it raises (``AsIsTransform``
             given an image of another size) is re-raised naming the file and its list-file line.
-        check_files: check at construction that every image exists (one ``stat`` per image, a
-            fraction of a second for 100k images) and raise :class:`ImageNotFoundError` otherwise.
+        check_files: check at construction that every image exists and is not empty (one ``stat``
+            per image, a fraction of a second for 100k images) and raise :class:`ImageNotFoundError`
+            or :class:`ImageReadError` otherwise. A truncated or corrupt file is found when it is
+            loaded; that error names the file and its list-file line too.
         source: the list file the paths come from, and ``line_numbers`` their 1-based lines in it,
             only for error messages.
 
@@ -131,9 +134,32 @@ class ImageListDataset(ImageDataset):
         isfile = os.path.isfile
         return np.asarray([i for i, p in enumerate(resolved) if not isfile(p)], dtype=np.int64)
 
+    @staticmethod
+    def _scan(resolved: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
+        """Indices of the missing images and of the empty ones (0 bytes: a copy cut short), one stat each."""
+        missing, empty = [], []
+        for i, p in enumerate(resolved):
+            try:
+                st = os.stat(p)
+            except OSError:
+                missing.append(i)
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                missing.append(i)
+            elif st.st_size == 0:
+                empty.append(i)
+        return np.asarray(missing, dtype=np.int64), np.asarray(empty, dtype=np.int64)
+
     def _check_exist(self, resolved: Sequence[str]) -> None:
-        missing = self._find_missing(resolved)
+        missing, empty = self._scan(resolved)
         if missing.size == 0:
+            if empty.size:
+                first = int(empty[0])
+                more = f"; {empty.size} of the {len(resolved)} listed images are empty" if empty.size > 1 else ""
+                raise ImageReadError(
+                    f"image {resolved[first]} ({self._where(first)}) is an empty file (0 bytes){more}: the download or "
+                    "copy was cut short; download it again, or remove its line from the list"
+                )
             return
         first = int(missing[0])
         message = f"image {resolved[first]} ({self._where(first)}) does not exist"
