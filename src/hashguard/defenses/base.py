@@ -337,7 +337,7 @@ class Defense:
         except Exception as err:  # a cut-short write: the file is only a cache, so start over
             from ..models.checkpoint import load_failure
 
-            warnings.warn(f"{path} {load_failure(err)}: ignoring it and starting {self.name} from epoch 1", stacklevel=3)
+            warnings.warn(f"{path} {load_failure(err, path)}: ignoring it and starting {self.name} from epoch 1", stacklevel=3)
             return None
         if not isinstance(state, dict) or state.get("format") != RESUME_FORMAT:
             raise ValueError(f"{path} is not a hashguard defense resume file; delete it or pass another --out")

@@ -60,10 +60,10 @@ def _read(path: Path) -> Tuple[Dict[str, Any], Dict[str, torch.Tensor]]:
             "'hashguard train --out PATH' or pass the path of an existing .pt file"
         )
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        payload = safe_load(path)
     except Exception as err:  # torch's own text advises weights_only=False: never repeat that here
         raise CheckpointError(
-            f"{str(path)!r} is not a hashguard checkpoint that loads safely: it {load_failure(err)}; "
+            f"{str(path)!r} is not a hashguard checkpoint that loads safely: it {load_failure(err, path)}; "
             "hashguard reads only state_dict checkpoints written by save_checkpoint (hashguard train) and "
             "never unpickles code: train or save the model again"
         ) from None
@@ -85,17 +85,35 @@ def _read(path: Path) -> Tuple[Dict[str, Any], Dict[str, torch.Tensor]]:
     return config, payload["state_dict"]
 
 
-def load_failure(err: BaseException) -> str:
-    """What ``torch.load(weights_only=True)`` found instead of weights, in words (not torch's advice)."""
+def safe_load(path: Path) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU, without torch's note on pickle protocols."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Detected pickle protocol")
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def load_failure(err: BaseException, path: Optional[Path] = None) -> str:
+    """What ``torch.load(weights_only=True)`` found in ``path`` instead of weights, in words; never
+    torch's own text, which advises retrying with the unsafe setting."""
     import re
 
-    text = str(err)
-    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(err))
     if found:
         return f"holds a pickled {found.group(1)} object, not only tensors (loading it would run code)"
-    if "weights_only" in text or "Unpickl" in type(err).__name__:
-        return "holds pickled Python objects, not only tensors (loading them could run code)"
-    return "is not a readable torch file (truncated, corrupt, or another format)"
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+    except (OSError, TypeError):
+        head = b""
+    if head.startswith(b"PK\x03\x04"):
+        if "zip archive" in str(err) or "central directory" in str(err):
+            return "is a truncated or damaged torch file (its zip archive is incomplete)"
+        return "is a torch file holding pickled Python objects, not only tensors (loading them could run code)"
+    if head[:1] == b"\x80":
+        return "is a raw pickle of Python objects, not only tensors (loading it could run code)"
+    return "is not a torch file (random bytes, truncated, or another format)"
 
 
 # config keys and their JSON types; None is allowed for every key but the required ones

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import re
 import sys
-import warnings
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
@@ -28,6 +26,7 @@ import torch
 from torch import nn
 
 from .._atomic import atomic_torch_save
+from .checkpoint import load_failure, safe_load
 from .wrapped import WrappedModel, wrap_model
 
 STATE_KEYS = ("state_dict", "model_state_dict", "model")
@@ -99,14 +98,10 @@ def read_state_dict(path: str | Path) -> Dict[str, torch.Tensor]:
     if not path.is_file():
         raise ValueError(f"weights file {path} does not exist")
     try:
-        with warnings.catch_warnings():  # torch's note on the pickle protocol says nothing to our user
-            warnings.filterwarnings("ignore", message="Detected pickle protocol")
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(err))
-        what = f"a pickled {found.group(1)} object" if found else "something other than tensors (pickled Python objects?)"
+        payload = safe_load(path)
+    except Exception as err:  # torch's own text advises weights_only=False: never repeat that here
         raise ValueError(
-            f"{path} holds {what}, not a state_dict: hashguard reads weights only with torch.load(weights_only=True) "
+            f"{path} {load_failure(err, path)}, not a state_dict: hashguard reads weights only with torch.load(weights_only=True) "
             "and never runs pickled code. Save the weights in your code with torch.save(net.state_dict(), path) "
             "(not torch.save(net))"
         ) from None
