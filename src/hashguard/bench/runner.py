@@ -116,7 +116,7 @@ class _Context:
         import torch
 
         from ..models import load_checkpoint, load_external_model, unwrap
-        from ..models.external import load_state_into
+        from ..models.external import load_state_into, read_state_dict
 
         source = self.sources.get(key)
         if source is not None and source[0] == "object":
@@ -144,7 +144,7 @@ class _Context:
             return model
         if source is not None and source[0] == "defended":  # the user's network, defended
             model = copy.deepcopy(self.model(source[1]))
-            load_state_into(unwrap(model), torch.load(path, map_location="cpu", weights_only=True), source=str(path))
+            load_state_into(unwrap(model), read_state_dict(path), source=str(path))  # damaged file: a clear error
             return model.to(self.device).eval()
         model, _ = load_checkpoint(path, map_location=self.device)
         return model

@@ -55,6 +55,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._atomic import atomic_torch_save
+from ..models.checkpoint import load_failure, safe_load
 from ..models.hash_model import sign_codes
 from .similarity import shares
 from .weighted import check_reference
@@ -418,11 +419,9 @@ def load_prototype_net(path: str | Path, map_location: str | torch.device = "cpu
     if not path.exists():
         raise FileNotFoundError(f"prototype net {str(path)!r} does not exist; write one with save_prototype_net")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:
-        raise ValueError(
-            f"{str(path)!r} is not a hashguard prototype net that loads safely ({type(err).__name__}: {err})"
-        ) from err
+        payload = safe_load(path)
+    except Exception as err:  # torch's own text advises weights_only=False: never repeat that here
+        raise ValueError(f"{str(path)!r} is not a hashguard prototype net that loads safely: it {load_failure(err, path)}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(
             f"{str(path)!r} is not a hashguard prototype net (expected format {FORMAT!r}, found {_describe(payload)}); "
