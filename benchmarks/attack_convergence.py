@@ -18,7 +18,7 @@ import torch
 
 from hashguard._atomic import atomic_write_json
 from hashguard.attacks import Database, Knowledge, create_attack
-from hashguard.attacks.protocol import select_queries
+from hashguard.bench.protocol import select_queries
 from hashguard.attacks.targets import draw_target_labels
 from hashguard.bench.figures import map_vs_iterations
 from hashguard.data import load_splits

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from hashguard._atomic import atomic_write_json, atomic_write_text
-from hashguard.attacks.protocol import protocol_path, run_attack
+from hashguard.bench.protocol import protocol_path, run_attack
 from hashguard.data import load_splits
 from hashguard.models import load_checkpoint
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from hashguard.attacks.protocol import protocol_path, run_attack
+from hashguard.bench.protocol import protocol_path, run_attack
 from hashguard.data import load_splits
 from hashguard.defenses import defend_checkpoint, list_defenses
 from hashguard.models import load_checkpoint

@@ -243,7 +243,7 @@ def _print_attack(record: Dict[str, Any]) -> None:
 
 def cmd_attack(args: argparse.Namespace) -> int:
     from .attacks import parse_eps
-    from .attacks.protocol import protocol_path, run_attack
+    from .bench.protocol import protocol_path, run_attack
     from .models import load_checkpoint
 
     device = _device(args.device)

@@ -49,7 +49,7 @@ def machine_description(device: str = "cpu") -> str:
 
 def protocol_of(spec: BenchSpec) -> Dict[str, Any]:
     """The evaluation protocol shared by every record of a results directory (DESIGN section 4)."""
-    from ..attacks.protocol import PROTOCOL_FORMAT, SUCCESS_DEFINITION
+    from .protocol import PROTOCOL_FORMAT, SUCCESS_DEFINITION
 
     return {
         "attack_protocol": PROTOCOL_FORMAT,
@@ -238,7 +238,7 @@ def _defend(ctx: _Context, run: Run):
 
 
 def _attack(ctx: _Context, run: Run, example: bool):
-    from ..attacks.protocol import protocol_path, run_attack
+    from .protocol import protocol_path, run_attack
 
     c = run.config
     splits = ctx.splits(c)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from hashguard.attacks import Database, Knowledge, create_attack, draw_target_labels
-from hashguard.attacks.protocol import (
+from hashguard.bench.protocol import (
     SUCCESS_N,
     evaluate_attack,
     load_or_draw_protocol,
