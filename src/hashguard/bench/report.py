@@ -32,7 +32,7 @@ from . import figures
 from .plan import (ATTACK, CONVERGENCE, DEFENSE, REATTACK, TRAIN, TRANSFER, is_external, model_id, models_of, plan,
                    same_data)
 from .robust import worst_case
-from .runner import load_spec_of, open_store
+from .results import load_spec_of, open_store
 
 FAR_FROM_THEORY = 0.25  # flag an attack ending more than 25 mAP points from its theory row
 TRANSFER_MARGIN = 0.01  # flag a transfer attack beating the white-box one by more than 1 point

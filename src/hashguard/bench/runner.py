@@ -27,11 +27,10 @@ from typing import Any, Callable, Dict, Optional
 from .._atomic import atomic_write_bytes, atomic_write_json
 from .grid import run_grid
 from ..data.batching import load_images
+from .results import SPEC_FILE, load_spec_of, open_store, protocol_of
 from .plan import ATTACK, CONVERGENCE, DEFENSE, REATTACK, TRAIN, TRANSFER, Run, is_external, plan
 from .spec import BenchSpec
 from .store import RecordStore
-
-SPEC_FILE = "spec.json"
 
 
 def machine_description(device: str = "cpu") -> str:
@@ -45,29 +44,6 @@ def machine_description(device: str = "cpu") -> str:
     if str(device).startswith("cuda") and torch.cuda.is_available():
         text += f", {torch.cuda.get_device_name(torch.device(device))}"
     return text
-
-
-def protocol_of(spec: BenchSpec) -> Dict[str, Any]:
-    """The evaluation protocol shared by every record of a results directory (DESIGN section 4)."""
-    from .protocol import PROTOCOL_FORMAT, SUCCESS_DEFINITION
-
-    return {
-        "attack_protocol": PROTOCOL_FORMAT,
-        "eps": spec.eps,
-        "seed": spec.seed,
-        "queries": spec.queries,
-        "topk": spec.topk,
-        "relevance": "share at least one label",
-        "ap_denominator": "relevant items retrieved in the top k",
-        "empty_queries": "AP = 0",
-        "ties": "database index order",
-        "success": SUCCESS_DEFINITION,
-    }
-
-
-def open_store(spec: BenchSpec, out: str | Path) -> RecordStore:
-    """The results store of ``out`` for ``spec``; ``ValueError`` if it holds other records."""
-    return RecordStore(out, protocol=protocol_of(spec))
 
 
 class _Context:
@@ -371,18 +347,6 @@ def run_bench(
 
         written = write_report(out, run_seconds=seconds)
     return {"records": records, "seconds": seconds, "report": written}
-
-
-def load_spec_of(out: str | Path) -> BenchSpec:
-    """The grid a results directory was last run with (its ``spec.json``)."""
-    path = Path(out) / SPEC_FILE
-    if not path.is_file():
-        raise ValueError(f"{out} has no {SPEC_FILE}: it is not a directory written by `hashguard bench`")
-    return spec_from_json(json.loads(path.read_text()))
-
-
-def spec_from_json(data: Dict[str, Any]) -> BenchSpec:
-    return BenchSpec.from_dict(data, source=SPEC_FILE, check_files=False)
 
 
 __all__ = ["SPEC_FILE", "example_keys", "load_spec_of", "open_store", "protocol_of", "run_bench"]
