@@ -148,7 +148,7 @@ def evaluate_attack(
     runs, where the surrogate's reference codes live in another model's code space.
 
     Besides the scalar metrics the record holds ``per_query`` (each query's AP, or t-AP when
-    targeted, and success, in query order) and, with ``curves``, the PR-by-radius and P@N curves
+    targeted, and success, in query order; with a theory row also the ideal code's AP) and, with ``curves``, the PR-by-radius and P@N curves
     of the clean and the adversarial codes (``retrieval_curves``; target labels when targeted).
     """
     targeted = target_labels is not None
@@ -175,6 +175,10 @@ def evaluate_attack(
     out["success_definition"] = SUCCESS_DEFINITION["targeted" if targeted else "untargeted"]
     # per query, in query order: AP (t-AP when targeted) and success, for worst-case (robust) mAP
     out["per_query"] = {"ap": _rounded(ap_adv), "success": [bool(v) for v in ok]}
+    if theory and ideal is not None:  # how far each query's AP is from the ideal code's
+        out["per_query"]["theory_ap"] = _rounded(per_query_scores(ideal.cpu(), database.codes, success_labels,
+                                                                  database.labels, topk=database.topk)[0])
+        out["bits_from_ideal"] = float((codes_adv != ideal.cpu()).float().sum(1).mean()) if n else 0.0
     if curves and n:
         out["curves"] = {"clean": retrieval_curves(clean_codes, database, success_labels),
                          "adversarial": retrieval_curves(codes_adv, database, success_labels)}

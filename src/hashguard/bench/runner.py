@@ -295,8 +295,12 @@ def run_bench(
     log: Optional[Callable[[str], None]] = None,
     report: bool = True,
     objects: Optional[Dict[str, Any]] = None,
+    select: Optional[Callable[[Run], bool]] = None,
 ) -> Dict[str, Any]:
     """Run every missing run of ``spec`` into ``out`` and (with ``report``) write the report.
+
+    ``select``: run only the planned attack runs for which ``select(run)`` is true (train and
+    defense runs are always kept, the attacks depend on them); e.g. to split a grid over machines.
 
     ``objects``: ``{name: (model, splits)}`` for the ``[[models]]`` entries given in memory
     (``in_memory = true``; :func:`hashguard.evaluate_robustness` builds those).
@@ -314,7 +318,7 @@ def run_bench(
     out = Path(out)
     store = open_store(spec, out)
     atomic_write_json(out / SPEC_FILE, spec.to_dict())
-    runs = plan(spec)
+    runs = [r for r in plan(spec) if select is None or r.role in (TRAIN, DEFENSE) or select(r)]
     by_key = {r.key: r for r in runs}
     examples = example_keys(spec, runs)
     ctx = _Context(spec, out, data_dir, device, progress, log, objects=objects)
