@@ -98,7 +98,7 @@ def main(argv=None) -> int:
         record["theory"][label] = runs[-1]["theory_t_map" if targeted else "theory_map"]
         if targeted:
             record["clean_t_map"] = runs[-1]["clean_t_map"]
-        for t, value in zip(args.steps, record["curves"][label]):
+        for t, value in zip(args.steps, record["curves"][label], strict=True):
             print(f"{label:24s} T={t:5d}  {value:.4f}", flush=True)
     # where the PgA gap at T = 100 comes from, and what a doubled budget does
     for eps, source in ((8, records), (16, records16)):

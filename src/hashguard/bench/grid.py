@@ -1,7 +1,7 @@
 """The resumable grid loop: run every config the store lacks, save each record the moment it is done.
 
 A grid run killed part-way (Ctrl-C, SIGKILL, a lost machine) loses at most the run in flight: the
-next call with the same store and configs skips the finished records (DESIGN section 3, Results).
+next call with the same store and configs skips the finished records (docs/design.md#results-and-resuming).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The attack protocol: fixed queries and targets per seed, one attack run, one metrics record.
 
-Used by ``hashguard attack`` and by the benchmark runner. What it fixes (DESIGN section 4):
+Used by ``hashguard attack`` and by the benchmark runner. What it fixes (docs/design.md#queries-and-the-protocol-file):
 
 - the queries: ``n_queries`` indices of the query split drawn once from the seed (sorted), and
   one target label per query (``targets.draw_target_labels``), saved in a protocol file that

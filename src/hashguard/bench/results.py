@@ -17,7 +17,7 @@ SPEC_FILE = "spec.json"
 
 
 def protocol_of(spec: BenchSpec) -> Dict[str, Any]:
-    """The evaluation protocol shared by every record of a results directory (DESIGN section 4)."""
+    """The evaluation protocol shared by every record of a results directory (docs/design.md#evaluation-protocol)."""
     from .protocol import PROTOCOL_FORMAT, SUCCESS_DEFINITION
 
     return {

@@ -3,7 +3,7 @@
 An objective sees a batch of continuous codes ``u = tanh(alpha * logits)``, their multi-hot labels
 ``y`` and their indices ``idx`` in the training split. Pairwise objectives (DPH, DPSH, HashNet)
 compare the batch with the whole training set through a buffer ``U`` of the latest continuous
-code of every training item (updated without gradient, as in the public code, METHODS.md 2.3);
+code of every training item (updated without gradient, as in the public code, docs/methods.md#objectives);
 ``Y`` holds the training labels. ``alpha(step)`` is the tanh scale the trainer should use at a
 training step (HashNet's continuation; 1 for the others).
 """

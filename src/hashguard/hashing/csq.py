@@ -4,7 +4,7 @@ Each class owns a hash centre: rows of a Hadamard matrix stacked as [H; -H] (2K 
 are K/2 apart except a row and its negation, which are K apart) when K is a power of two and the
 classes fit (C <= 2K); otherwise random balanced centres (half of the bits +1), keeping the draw
 with the largest minimum distance out of 20, accepting early once min > K/4 and mean >= K/2, and
-always distinct (Sec. 3.2; this also covers 48 bits, where the public code fails, METHODS.md 2.3).
+always distinct (Sec. 3.2; this also covers 48 bits, where the public code fails, docs/methods.md#objectives).
 A multi-label item's centre is sign(sum of its classes' centres), with ties (zeros) filled from a
 fixed random centre. The loss is
 

@@ -1,6 +1,6 @@
 """Training a hashing model with one of the registered objectives.
 
-Paper defaults (METHODS.md section 2.4, SAAT / THA code): SGD, lr 0.01, momentum 0.9, weight decay
+Paper defaults (docs/methods.md#training-defaults, SAAT / THA code): SGD, lr 0.01, momentum 0.9, weight decay
 5e-4, batch 32, learning rate x0.1 every ``epochs // 3`` epochs. Model selection never looks at the
 query set: the model of the last epoch is kept, and the optional per-epoch validation mAP is
 measured on the dataset's validation split ranked against the training split.

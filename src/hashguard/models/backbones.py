@@ -1,6 +1,6 @@
 """Backbone registry: feature extractors under a hash layer (``register_backbone`` / ``create_backbone``).
 
-The torchvision networks follow the attack papers' hashing models (METHODS.md section 2.1): the
+The torchvision networks follow the attack papers' hashing models (docs/methods.md#backbones): the
 convolutional trunk plus fc6/fc7 for AlexNet and VGG (4096-d), everything but the classifier for
 ResNet. ImageNet weights are loaded only when ``pretrained=True`` is asked for (tests never
 download). ``cnn`` is a small network that trains from scratch in minutes on 2 CPU cores at 56x56.

@@ -1,6 +1,6 @@
 """``HashModel``: backbone + linear hash layer + tanh, with input normalisation inside.
 
-Contract (DESIGN section 3): images are float NCHW in [0, 1]; ``forward(x, alpha)`` returns the
+Contract (docs/design.md#hash-models): images are float NCHW in [0, 1]; ``forward(x, alpha)`` returns the
 continuous relaxation ``tanh(alpha * logits)`` of shape (N, K) that hashing objectives and attacks
 differentiate; ``encode(x)`` returns the sign codes in {-1, +1} (sign(0) = +1) computed in eval
 mode under ``no_grad`` in batches, restoring the previous mode afterwards.
