@@ -17,7 +17,6 @@ from hashguard.bench.protocol import (
     run_attack,
     select_queries,
 )
-from hashguard.data import create_dataset
 from hashguard.hashing import TrainConfig, create_hashing, train_hash_model
 from hashguard.models import create_hash_model
 from hashguard.retrieval import mean_average_precision, per_query_scores, perceptibility
@@ -42,13 +41,13 @@ def train_tiny(splits, seed):
 
 
 @pytest.fixture(scope="module")
-def splits():
-    return create_dataset("synthetic", seed=0)
+def splits(tiny_victim):
+    return tiny_victim[0]
 
 
 @pytest.fixture(scope="module")
-def victim(splits):
-    return train_tiny(splits, 0)
+def victim(tiny_victim):
+    return tiny_victim[1]  # the session's tiny DPSH model (tests/conftest.py), the same recipe as train_tiny(splits, 0)
 
 
 @pytest.fixture(scope="module")
