@@ -98,8 +98,9 @@ def _load_model(args: argparse.Namespace, device: str):
         raise SystemExit("error: --model-def needs --dataset (lists for your own list files with --data-dir DIR, "
                          "or a registered dataset: see `hashguard datasets`)")
     splits = _load_splits(args.dataset, 0, args.data_dir, args.image_size, args.resize)
-    from .data.batching import load_images
     import torch
+
+    from .data.batching import load_images
 
     example = load_images(splits.query, torch.arange(min(2, len(splits.query))))
     model, info = load_external_model(

@@ -7,11 +7,11 @@
 ``attack(x, labels, target_labels=..., knowledge=Knowledge(...))`` returns an ``AttackResult``.
 """
 
-from .base import AttackResult, Attack, CodeAttack, linear_code_loss, parse_eps, relative_alpha
+from . import dhta, fgsm, hag, ifgsm, mainstay, nag, p2p, pga, pga_dagger, prosgan, sdha, tha  # noqa: F401  (register)
+from .base import Attack, AttackResult, CodeAttack, linear_code_loss, parse_eps, relative_alpha
 from .knowledge import Database, Knowledge
 from .registry import create_attack, list_attacks, register_attack
 from .targets import draw_target_labels, unique_labels
-from . import dhta, fgsm, hag, ifgsm, mainstay, nag, p2p, pga, pga_dagger, prosgan, sdha, tha  # noqa: F401  (register)
 
 __all__ = [
     "Attack",

@@ -174,7 +174,7 @@ class Attack:
         self.batch_size = None if batch_size is None else int(batch_size)
 
     # ------------------------------------------------------------------ hooks for subclasses
-    def fit(self, knowledge: Knowledge, train: Any = None, *, progress: bool = False) -> "Attack":
+    def fit(self, knowledge: Knowledge, train: Any = None, *, progress: bool = False) -> Attack:
         """Train whatever the attack learns before attacking (prototype nets, generators)."""
         return self
 
@@ -282,7 +282,7 @@ class Attack:
                 torch.cuda.synchronize(device)
         finally:
             self._given = None
-            for p, g in zip(model.parameters(), grads):
+            for p, g in zip(model.parameters(), grads, strict=True):
                 p.requires_grad_(g)
             model.train(was_training)
             if check is not None:

@@ -19,7 +19,6 @@ Example:
 
 from __future__ import annotations
 
-
 from ..models.hash_model import sign_codes
 from .base import CodeAttack
 from .registry import register_attack

@@ -443,7 +443,7 @@ def train_prosgan(
     finally:
         if bar is not None:
             bar.close()
-        for p, flag in zip(model.parameters(), flags):
+        for p, flag in zip(model.parameters(), flags, strict=True):
             p.requires_grad_(flag)
         model.train(model_training)
         if check_inputs is not None:

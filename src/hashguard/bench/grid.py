@@ -42,7 +42,7 @@ def expand_grid(spec: dict) -> list[dict]:
         else:
             axes.append([value])
     fields = list(spec)
-    return [copy.deepcopy(dict(zip(fields, values))) for values in itertools.product(*axes)]
+    return [copy.deepcopy(dict(zip(fields, values, strict=True))) for values in itertools.product(*axes)]
 
 
 def run_grid(
@@ -72,7 +72,7 @@ def run_grid(
     configs = list(configs)
     keys = [store.key_of(config) for config in configs]
     done: dict[str, dict] = {}
-    for config, key in zip(configs, keys):
+    for config, key in zip(configs, keys, strict=True):
         if key not in done and store.has(config):
             done[key] = store.get(config)
     finished_keys = set(done)
@@ -80,7 +80,7 @@ def run_grid(
     with tqdm(
         total=len(configs), initial=finished_before, desc="grid", unit="run", disable=not progress
     ) as bar:
-        for config, key in zip(configs, keys):
+        for config, key in zip(configs, keys, strict=True):
             if key in done:
                 if key not in finished_keys:
                     bar.update(1)  # a duplicate of a config run earlier in this call

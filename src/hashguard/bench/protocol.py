@@ -28,13 +28,13 @@ import torch
 
 from .. import __version__
 from .._atomic import atomic_write_json
-from ..data.batching import load_images
-from ..models.hash_model import HashModel, encode_dataset
-from ..retrieval import mean_average_precision, per_query_scores, perceptibility, pr_curve, precision_at_n
 from ..attacks.base import AttackResult
 from ..attacks.knowledge import Database, Knowledge
 from ..attacks.registry import create_attack
 from ..attacks.targets import draw_target_labels
+from ..data.batching import load_images
+from ..models.hash_model import HashModel, encode_dataset
+from ..retrieval import mean_average_precision, per_query_scores, perceptibility, pr_curve, precision_at_n
 
 SUCCESS_N = 10
 SUCCESS_DEFINITION = {

@@ -29,10 +29,21 @@ from typing import Dict, List, Optional, Tuple
 from .. import __version__
 from .._atomic import atomic_write_bytes, atomic_write_text
 from . import figures
-from .plan import (ATTACK, CONVERGENCE, DEFENSE, REATTACK, TRAIN, TRANSFER, is_external, model_id, models_of, plan,
-                   same_data)
-from .robust import worst_case
+from .plan import (
+    ATTACK,
+    CONVERGENCE,
+    DEFENSE,
+    REATTACK,
+    TRAIN,
+    TRANSFER,
+    is_external,
+    model_id,
+    models_of,
+    plan,
+    same_data,
+)
 from .results import load_spec_of, open_store
+from .robust import worst_case
 
 FAR_FROM_THEORY = 0.25  # flag an attack ending more than 25 mAP points from its theory row
 TRANSFER_MARGIN = 0.01  # flag a transfer attack beating the white-box one by more than 1 point
@@ -260,7 +271,7 @@ def _header(doc: _Doc, res: _Results, run_seconds: Optional[float]) -> None:
     trained = [res.record(r) for r in res.runs_of(TRAIN)]
     rows = [[res.label(r.model), _pct(rec["metrics"]["clean_map"]) if rec else "-",
              "-" if not rec else "existing model" if is_external(r.model) else f"{rec['timings']['train_seconds']:.0f}"]
-            for r, rec in zip(res.runs_of(TRAIN), trained)]
+            for r, rec in zip(res.runs_of(TRAIN), trained, strict=True)]
     doc.heading("Models", 2)
     doc.table(["model", "clean mAP (%), all queries", "training (s)"], rows)
 
@@ -363,7 +374,7 @@ def _defense_table(doc: _Doc, res: _Results) -> None:
             recs = [res.record(r) for r in runs]
             any_rec = next((x for x in recs if x is not None), None)
             row = [name if name == "none" else f"**{name}**", _pct(any_rec["metrics"]["clean_map"]) if any_rec else "-"]
-            row += [_pct(x["metrics"]["t_map" if r.config["targeted"] else "map"]) if x else "-" for r, x in zip(runs, recs)]
+            row += [_pct(x["metrics"]["t_map" if r.config["targeted"] else "map"]) if x else "-" for r, x in zip(runs, recs, strict=True)]
             robust = _robust_of(res, runs)
             row.insert(2 + sum(not r.config["targeted"] for r in runs), _pct(robust["map"]) if robust else "-")
             rows.append(row)

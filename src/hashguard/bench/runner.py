@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
 from .._atomic import atomic_write_bytes, atomic_write_json
-from .grid import run_grid
 from ..data.batching import load_images
-from .results import SPEC_FILE, load_spec_of, open_store, protocol_of
+from .grid import run_grid
 from .plan import ATTACK, CONVERGENCE, DEFENSE, REATTACK, TRAIN, TRANSFER, Run, is_external, plan
+from .results import SPEC_FILE, load_spec_of, open_store, protocol_of
 from .spec import BenchSpec
 from .store import RecordStore
 

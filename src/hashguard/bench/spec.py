@@ -151,7 +151,7 @@ class BenchSpec:
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any], *, source: str = "the grid", base_dir: Optional[Path] = None,
-                  check_files: bool = True) -> "BenchSpec":
+                  check_files: bool = True) -> BenchSpec:
         """Build from the nested dict of a TOML / YAML file; unknown keys raise ``ValueError``.
 
         ``base_dir``: the folder relative ``def`` / ``weights`` / ``data_dir`` paths of
@@ -189,7 +189,7 @@ class BenchSpec:
 
     # -- checks -------------------------------------------------------------------------------
 
-    def validate(self, *, check_files: bool = True) -> "BenchSpec":
+    def validate(self, *, check_files: bool = True) -> BenchSpec:
         """Check every setting and name; expand ``"all"``; raise ``ValueError`` on the first problem."""
         from ..attacks import list_attacks, parse_eps
         from ..data import list_datasets

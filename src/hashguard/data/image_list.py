@@ -93,7 +93,7 @@ class ImageListDataset(ImageDataset):
         *,
         transform: Optional[Callable] = None,
         check_files: bool = True,
-    ) -> "ImageListDataset":
+    ) -> ImageListDataset:
         """Build from a parsed list (:mod:`hashguard.data.list_files`); paths relative to ``root``."""
         return cls(
             image_list.paths,

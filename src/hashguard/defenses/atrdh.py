@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import torch
 
-from ..codes.prototype import PrototypeNet, circle_prototype_loss
 from ..attacks.targets import unique_labels
+from ..codes.prototype import PrototypeNet, circle_prototype_loss
 from ..hashing.base import similarity
 from .base import Defense
 from .registry import register_defense

@@ -35,8 +35,8 @@ from tqdm.auto import tqdm
 
 from .._atomic import atomic_torch_save
 from ..attacks import create_attack
-from ..hashing.base import HashingObjective
 from ..data.batching import count_batches, iterate_batches
+from ..hashing.base import HashingObjective
 from ..hashing.trainer import fill_buffer
 from ..models.contract import check_hash_model
 from ..models.hash_model import HashModel, encode_dataset, sign_codes
@@ -255,7 +255,7 @@ class Defense:
                 begin, total, count = time.perf_counter(), 0.0, 0
                 epoch_lr = optimizer.param_groups[0]["lr"]
                 order = torch.randperm(len(train), generator=generator)
-                for step, (images, labels, idx) in enumerate(iterate_batches(train, order, cfg.batch_size)):
+                for images, labels, idx in iterate_batches(train, order, cfg.batch_size):
                     images, labels, idx = images.to(device), labels.to(device).float(), idx.to(device)
                     self._targets = None
                     ref = self.reference(labels, idx)

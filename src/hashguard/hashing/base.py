@@ -26,7 +26,7 @@ def list_hashing() -> List[str]:
     return OBJECTIVES.names()
 
 
-def create_hashing(name: str, *, bits: int, train_labels: torch.Tensor, **params: Any) -> "HashingObjective":
+def create_hashing(name: str, *, bits: int, train_labels: torch.Tensor, **params: Any) -> HashingObjective:
     """Build the objective ``name`` for ``bits``-bit codes of a training set with ``train_labels``."""
     return OBJECTIVES.create(name, bits=bits, train_labels=train_labels, **params)
 

@@ -96,7 +96,7 @@ def calibrate_hash_layer(model: HashModel, images: torch.Tensor, target_std: flo
     model.hash_layer.bias.sub_(mean).mul_(scale)
 
 
-def warm_up_backbone(model: HashModel, train: ImageDataset, config: "TrainConfig", generator: torch.Generator, progress: bool) -> None:
+def warm_up_backbone(model: HashModel, train: ImageDataset, config: TrainConfig, generator: torch.Generator, progress: bool) -> None:
     """Train the backbone with a temporary linear classifier on the training labels (then dropped)."""
     device = model.device
     with torch.no_grad():
@@ -140,7 +140,7 @@ def train_hash_model(
     model: HashModel,
     objective: HashingObjective,
     train: ImageDataset,
-    config: TrainConfig = TrainConfig(),
+    config: Optional[TrainConfig] = None,
     *,
     evaluate: Optional[Callable[[HashModel], Dict[str, float]]] = None,
     evaluate_every: int = 0,
@@ -150,8 +150,9 @@ def train_hash_model(
     """Train ``model`` in place on ``train`` with ``objective``; returns the per-epoch history.
 
     ``evaluate(model)`` (e.g. validation mAP) is called every ``evaluate_every`` epochs and after
-    the last one when given; it must not look at the query set.
+    the last one when given; it must not look at the query set. ``config``: default ``TrainConfig()``.
     """
+    config = TrainConfig() if config is None else config
     config.validate()
     if len(train) != objective.num_train:
         raise ValueError(

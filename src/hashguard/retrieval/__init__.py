@@ -29,10 +29,10 @@ from .average_precision import mean_average_precision
 from .hamming import hamming_distances
 from .packing import pack_codes, unpack_codes
 from .per_query import per_query_scores
-from .top_k import top_k_indices
 from .perceptibility import perceptibility
 from .pr_curve import pr_curve
 from .precision import precision_at_n, precision_within_radius
+from .top_k import top_k_indices
 
 __all__ = [
     "mean_average_precision",
