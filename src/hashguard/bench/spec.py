@@ -65,6 +65,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -494,7 +495,10 @@ def load_spec_file(path: str | Path) -> BenchSpec:
     suffix = path.suffix.lower()
     text = path.read_text()
     if suffix == ".toml":
-        import tomllib
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # Python 3.10: the backport (a dependency there)
+            import tomli as tomllib
 
         try:
             data = tomllib.loads(text)
