@@ -103,13 +103,13 @@ def _load_model(args: argparse.Namespace, device: str):
     from .data.batching import load_images
 
     example = load_images(splits.query, torch.arange(min(2, len(splits.query))))
-    model, info = load_external_model(
+    external, info = load_external_model(
         args.model_def, args.weights, input_norm=args.input_norm, output=args.output, select=_select(args.select),
         kwargs=_model_kwargs(args.model_kwargs), example=example, device=device,
     )
-    meta = {"dataset": args.dataset, "bits": model.bits, "hash_method": getattr(args, "hash", None),
+    meta = {"dataset": args.dataset, "bits": external.bits, "hash_method": getattr(args, "hash", None),
             "backbone": "external", "model": None, "seed": 0, **info}
-    return model, meta, splits, None
+    return external, meta, splits, None
 
 
 def _add_model_options(p: argparse.ArgumentParser, *, objective: bool = False) -> None:

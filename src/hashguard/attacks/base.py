@@ -404,8 +404,8 @@ class Attack:
 
         codes = sign_codes(self.model.logits(x_adv))
         ap, _ = per_query_scores(codes.cpu(), database.codes, labels.cpu(), database.labels, topk=database.topk)
-        ap = torch.as_tensor(ap, device=x_adv.device)
-        return ap >= 1.0 - 1e-12 if self.targeted else ap <= 1e-12
+        reached = torch.as_tensor(ap, device=x_adv.device)
+        return reached >= 1.0 - 1e-12 if self.targeted else reached <= 1e-12
 
 
 class CodeAttack(Attack):

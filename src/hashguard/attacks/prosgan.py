@@ -24,7 +24,7 @@ from typing import Any, Dict, Optional
 
 import torch
 
-from .prosgan_networks import ProsGANConfig, prosgan_generate, train_prosgan
+from .prosgan_networks import ProsGANConfig, ProsGANGenerator, prosgan_generate, train_prosgan
 from .registry import register_attack
 from .targets import unique_labels
 from .tha import PrototypeCodeAttack
@@ -54,7 +54,7 @@ class ProsGANAttack(PrototypeCodeAttack):
         except TypeError as err:
             raise ValueError(f"bad gan settings {gan!r}: {err}") from None
         self.gan_config.validate()
-        self.generator = None
+        self.generator: Optional[ProsGANGenerator] = None
 
     def fit(self, knowledge, train=None, *, progress=False):
         if train is None:

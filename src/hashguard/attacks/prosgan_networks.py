@@ -121,6 +121,8 @@ class ProsGANGenerator(nn.Module):
         res_blocks: residual blocks at the bottleneck.
     """
 
+    history: List[Dict[str, Any]]  # set by train_prosgan
+
     def __init__(self, feature_dim: int, image_size: int, channels: int = 3, width: int = 32, res_blocks: int = 3) -> None:
         super().__init__()
         if int(feature_dim) < 1 or int(channels) < 1 or int(width) < 1 or int(res_blocks) < 0:
@@ -292,9 +294,9 @@ def _linear_decay(epochs: int) -> Callable[[int], float]:
 
 
 def train_prosgan(
-    model: nn.Module,
+    model: Any,
     train: Any,
-    prototype: Callable,
+    prototype: Any,
     *,
     label_pool: torch.Tensor,
     eps: Optional[float] = 8 / 255,
@@ -362,8 +364,8 @@ def train_prosgan(
     bar = None
     try:
         model.eval()
-        for p in model.parameters():
-            p.requires_grad_(False)
+        for param in model.parameters():
+            param.requires_grad_(False)
         if check_inputs is not None:
             model.check_inputs = False  # every input below is projected into [0, 1]
         feature_dim = _run_prototype(prototype, pool[:1], device)[0].shape[1]
@@ -458,7 +460,7 @@ def train_prosgan(
 @torch.no_grad()
 def prosgan_generate(
     generator: ProsGANGenerator,
-    prototype: Callable,
+    prototype: Any,
     x: torch.Tensor,
     target_labels: torch.Tensor,
     eps: Optional[float] = 8 / 255,

@@ -43,7 +43,7 @@ def check_attack_params(name: str, params: Dict[str, Any]) -> None:
     if unknown:
         raise ValueError(
             f"attack {name!r} has no parameter {', '.join(repr(k) for k in unknown)}; "
-            f"valid parameters: {', '.join(sorted(accepted))}"
+            f"valid parameters: {', '.join(sorted(accepted or ()))}"
         )
 
 

@@ -61,6 +61,7 @@ class PrototypeCodeAttack(CodeAttack):
         if self.prototype_net is None:
             self.fit(knowledge)
         net = self.prototype_net
+        assert net is not None  # fitted above
         return net.codes(target_labels.to(next(net.parameters()).device)).to(target_labels.device)
 
 

@@ -71,7 +71,7 @@ def run_grid(
     """
     configs = list(configs)
     keys = [store.key_of(config) for config in configs]
-    done: dict[str, dict] = {}
+    done: dict[str, Any] = {}  # key -> record (store.get of a config it has)
     for config, key in zip(configs, keys, strict=True):
         if key not in done and store.has(config):
             done[key] = store.get(config)

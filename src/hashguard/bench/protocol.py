@@ -208,7 +208,7 @@ def run_attack(
     protocol_file: Optional[str | Path] = None,
     batch_size: int = 128,
     progress: bool = False,
-    cache: Optional[Dict[str, Any]] = None,
+    cache: Optional[Dict[Any, Any]] = None,
     return_details: bool = False,
 ):
     """Run ``method`` on ``model`` (the victim) under the protocol; return the metrics record.

@@ -292,7 +292,7 @@ def _attack_table(doc: _Doc, res: _Results, targeted: bool) -> None:
         rec = next((x for x in recs if x is not None), None)
         clean_row.append(_pct(rec["metrics"]["clean_t_map" if targeted else "clean_map"]) if rec else "-")
     rows.append(clean_row)
-    theory_rows = []
+    theory_rows: List[list] = []
     for method in methods:
         row, theory, steps, params = [], [], set(), {}
         for m in res.models:
@@ -353,7 +353,7 @@ def _robust_of(res: _Results, runs) -> Optional[Dict]:
     recs = [res.record(r) for r in runs if not r.config["targeted"]]
     if not recs or any(x is None for x in recs):
         return None
-    return worst_case([x["metrics"] for x in recs])
+    return worst_case([x["metrics"] for x in recs if x is not None])
 
 
 def _defense_table(doc: _Doc, res: _Results) -> None:
@@ -433,7 +433,7 @@ def sanity_flags(res: _Results) -> List[str]:
             wrec = res.record(white) if white else None
             if wrec is not None:
                 gap = (x["t_map"] - wrec["metrics"]["t_map"]) if t else (wrec["metrics"]["map"] - x["map"])
-                if gap > TRANSFER_MARGIN:
+                if gap > TRANSFER_MARGIN and r.surrogate is not None:
                     flags.append(f"transfer from {res.label(r.surrogate)} beats the white-box {name} by {100 * gap:.1f} "
                                  "points: the white-box gradients may be masked or the attack broken")
             continue
@@ -454,8 +454,7 @@ def _figures(doc: _Doc, res: _Results) -> None:
     for m in res.models:
         for targeted in (False, True):
             runs = [r for r in res.runs_of(ATTACK, m) if r.config["targeted"] == targeted]
-            recs = [(r, res.record(r)) for r in runs]
-            recs = [(r, x) for r, x in recs if x is not None and "curves" in x["metrics"]]
+            recs = [(r, x) for r in runs if (x := res.record(r)) is not None and "curves" in x["metrics"]]
             if not recs:
                 continue
             what = "t-" if targeted else ""

@@ -101,11 +101,11 @@ class _Context:
                 return load_checkpoint(entry["checkpoint"], map_location=self.device)[0]
             splits = self.splits(source[1])
             example = load_images(splits.query, torch.arange(min(2, len(splits.query))))  # the probe batch
-            model, _ = load_external_model(
+            external, _ = load_external_model(
                 entry["def"], entry.get("weights"), input_norm=entry["input_norm"], output=entry["output"],
                 select=entry.get("select"), kwargs=entry.get("kwargs"), example=example, device=self.device,
             )
-            return model
+            return external
         path = self.checkpoint(key)
         if not path.is_file():
             raise ValueError(

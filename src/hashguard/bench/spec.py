@@ -180,8 +180,9 @@ class BenchSpec:
             if key in kwargs and not isinstance(kwargs[key], list):
                 kwargs[key] = [kwargs[key]]
         spec = cls(**kwargs)
-        # whether the grid asked for trained models (a model added on the command line then joins them)
-        spec.trains_models = any(k in data for k in ("datasets", "backbones", "objectives", "bits")) and bool(spec.datasets)
+        # whether the grid asked for trained models (a model added on the command line then joins them);
+        # an attribute, not a field, so never written to spec.json
+        spec.trains_models = any(k in data for k in ("datasets", "backbones", "objectives", "bits")) and bool(spec.datasets)  # type: ignore[attr-defined]
         spec.validate(check_files=check_files)
         return spec
 

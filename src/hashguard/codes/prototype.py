@@ -111,7 +111,9 @@ class PrototypeNet(nn.Module):
                 f"labels must be a (B, {self.num_classes}) multi-hot matrix, got shape {tuple(labels.shape)}; "
                 "add a batch dimension with labels.unsqueeze(0) for a single label row"
             )
-        weight = self.feature[0].weight
+        first = self.feature[0]
+        assert isinstance(first, nn.Linear)
+        weight = first.weight
         return labels.to(device=weight.device, dtype=weight.dtype)
 
     def forward(self, labels: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -95,7 +95,7 @@ def frozen_batchnorm_statistics(model: nn.Module) -> Iterator[None]:
     finally:
         for m, momentum, tracked in saved:
             m.momentum = momentum
-            if tracked is not None:
+            if tracked is not None and m.num_batches_tracked is not None:
                 m.num_batches_tracked.copy_(tracked)
 
 
@@ -116,6 +116,8 @@ class Defense:
             from the training split's labels with the model's bit length and default settings.
         config overrides: any :class:`DefenseConfig` field as a keyword.
     """
+
+    _targets: Optional[torch.Tensor] = None  # target labels of the current batch (set by targeted defenses)
 
     name = "defense"
     defaults: Dict[str, Any] = {}
@@ -142,7 +144,7 @@ class Defense:
         self.config = DefenseConfig(**{**self.defaults, **config_params})
         self.config.validate()
         self.source = model
-        self.objective = objective
+        self.objective: Any = objective  # a name until fit() builds the HashingObjective
 
     @classmethod
     def method_defaults(cls) -> Dict[str, Any]:
@@ -217,6 +219,7 @@ class Defense:
         objective = self.objective.to(device)
         self.model = model
         generator = torch.Generator().manual_seed(cfg.seed)
+        optimizer: torch.optim.Optimizer
         if cfg.optimizer == "sgd":
             optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
         else:

@@ -40,6 +40,8 @@ class HashingObjective(nn.Module):
     """Common state of a hashing objective: code length, training labels and the U buffer."""
 
     name = "base"
+    Y: torch.Tensor  # buffers (register_buffer)
+    U: torch.Tensor
 
     def __init__(self, *, bits: int, train_labels: torch.Tensor) -> None:
         super().__init__()

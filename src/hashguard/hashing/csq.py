@@ -14,6 +14,7 @@ fixed random centre. The loss is
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -43,7 +44,8 @@ def random_balanced_centers(num_classes: int, bits: int, generator: torch.Genera
             f"{num_classes} classes need more distinct balanced {bits}-bit centres than exist "
             f"({math.comb(bits, bits // 2)}); use more bits"
         )
-    best, best_min = None, -1.0
+    best: Optional[torch.Tensor] = None
+    best_min = -1.0
     for _ in range(tries):
         centers = _balanced_draw(num_classes, bits, generator)
         dist = 0.5 * (bits - centers @ centers.t())
@@ -53,6 +55,7 @@ def random_balanced_centers(num_classes: int, bits: int, generator: torch.Genera
             best, best_min = centers, low
         if low > bits / 4 and (not off.numel() or float(off.mean()) >= bits / 2):
             break
+    assert best is not None  # the first draw always beats -1 (tries >= 1)
     for _ in range(10_000):  # tiny codes: redraw repeated centres until all are distinct
         same = (best @ best.t() == bits) & torch.ones(num_classes, num_classes, dtype=torch.bool).triu(diagonal=1)
         repeated = same.any(dim=0)  # a centre equal to an earlier one
@@ -73,6 +76,9 @@ def hash_centers(num_classes: int, bits: int, seed: int = 0) -> torch.Tensor:
 
 @register_hashing("csq")
 class CSQ(HashingObjective):
+    centers: torch.Tensor  # buffers (register_buffer)
+    tie_center: torch.Tensor
+
     name = "csq"
 
     def __init__(self, *, bits: int, train_labels: torch.Tensor, quantisation: float = 1e-4, center_seed: int = 0) -> None:

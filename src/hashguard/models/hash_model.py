@@ -8,7 +8,7 @@ mode under ``no_grad`` in batches, restoring the previous mode afterwards.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 import torch
 from torch import nn
@@ -32,6 +32,11 @@ class HashModel(nn.Module):
         check_inputs: validate that inputs are NCHW in [0, 1] (attacks may switch it off inside
             their loop, where the projection already guarantees it).
     """
+
+    mean: torch.Tensor  # buffers (register_buffer)
+    std: torch.Tensor
+    backbone_name: str  # set by create_hash_model
+    backbone_kwargs: Dict[str, Any]
 
     def __init__(
         self,
@@ -113,7 +118,7 @@ def create_hash_model(
 @torch.no_grad()
 def encode_dataset(
     model: HashModel,
-    dataset: Iterable,
+    dataset: Any,
     *,
     batch_size: int = 256,
     num_workers: int = 0,
