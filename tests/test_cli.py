@@ -142,10 +142,10 @@ def test_attack_writes_the_record_and_reuses_the_protocol(checkpoint, tmp_path, 
         _attack(checkpoint, out, "--method", "pga")
 
 
-@pytest.mark.parametrize("flag, value, message", [("--eps", "0", "eps must be a positive"),
-                                                  ("--eps", "-8/255", "eps must be a positive"),
+@pytest.mark.parametrize("flag, value, message", [("--eps", "0", "--eps must be a number in (0, 1]"),
+                                                  ("--eps", "-8/255", "--eps must be a number in (0, 1]"),
                                                   ("--eps", "eight", "8/255"),
-                                                  ("--steps", "0", "steps must be an integer >= 1"),
+                                                  ("--steps", "0", "--steps must be an integer >= 1"),
                                                   ("--queries", "0", "--queries must be >= 1")])
 def test_attack_bad_budget_is_a_clear_error(checkpoint, tmp_path, flag, value, message):
     out = tmp_path / "r.json"

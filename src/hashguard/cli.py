@@ -19,20 +19,70 @@ from typing import Any, Dict, List, Optional
 
 from . import __version__
 from ._atomic import atomic_write_json
+from ._paths import check_output_file
 
 WORKERS = min(4, os.cpu_count() or 1)
 WORKERS_HELP = "image-decoding processes for datasets read from disk (built-in data is in memory)"
+DEVICE_HELP = "auto (cuda if present, else cpu), cpu, cuda, cuda:N, or mps on Apple GPUs"
 TOPK_HELP = "rank cut-off for mAP (default: the dataset's paper convention; 0 = whole database)"
 
 
-def _device(name: str) -> str:
-    import torch
+def _check_json_out(path: Optional[str]) -> None:
+    """``--json``: a file checked before any work, or ``-`` for standard output."""
+    if path and path != "-":
+        check_output_file(path)
 
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise SystemExit("error: --device cuda was asked for but no CUDA device is available; use --device cpu")
-    return name
+
+def _is_stdout(path: Optional[str]) -> bool:
+    """``-``, or a path naming this process's standard output (``/dev/stdout``, the file stdout is
+    redirected to): written through ``sys.stdout`` so its buffer and the JSON do not overlap."""
+    if path == "-":
+        return True
+    if not path:
+        return False
+    try:
+        return os.path.samestat(os.stat(path), os.fstat(sys.stdout.fileno()))
+    except (OSError, ValueError, AttributeError):  # io.UnsupportedOperation is an OSError
+        return False
+
+
+def _write_json(path: str, record: Dict[str, Any]) -> None:
+    """``--json FILE`` written atomically (a link's target, a device directly); ``--json -`` to stdout."""
+    import json
+
+    if _is_stdout(path):
+        sys.stdout.write(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        sys.stdout.flush()
+    else:
+        atomic_write_json(path, record)
+
+
+def _summary_stream(json_path: Optional[str]):
+    """Where the human-readable summary goes: stderr when the JSON goes to standard output."""
+    return sys.stderr if _is_stdout(json_path) else sys.stdout
+
+
+def _device(name: str) -> str:
+    """``--device``: auto, cpu, cuda, cuda:N (a GPU this machine has), mps (where PyTorch has it)."""
+    from ._params import resolve_device
+
+    return resolve_device(name)
+
+
+def _check_flags(args: argparse.Namespace, flags: Dict[str, Any]) -> None:
+    """Type and range of numeric flags (``{"--batch-size": Param(...)}``), before any work."""
+    from ._params import check_value
+
+    for flag, param in flags.items():
+        value = getattr(args, flag.lstrip("-").replace("-", "_"), None)
+        if value is not None:
+            check_value(flag, param, value, syntax="flag")
+
+
+def _int_flag(low: int, example: int):
+    from ._params import Param
+
+    return Param("int", low=low, example=example)
 
 
 def _load_splits(dataset: str, seed: int, data_dir: Optional[str], image_size: Optional[int] = None,
@@ -161,12 +211,20 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from ._params import check_bits
     from .hashing import TrainConfig, train_checkpoint
+    from .hashing.trainer import train_schema
 
+    # every value checked before any data is read or network built
+    check_bits(args.bits, label="--bits", syntax="flag")
+    schema = train_schema()
+    _check_flags(args, {"--epochs": schema["epochs"], "--batch-size": schema["batch_size"], "--lr": schema["lr"],
+                        "--lr-step": schema["lr_step"], "--warmup-epochs": schema["warmup_epochs"],
+                        "--seed": schema["seed"], "--workers": schema["num_workers"],
+                        "--image-size": _int_flag(1, 224), "--resize": _int_flag(1, 256)})
+    for path in (args.out, args.out + ".json"):  # the checkpoint and its config, before training
+        check_output_file(path)
     device = _device(args.device)
-    splits = _load_splits(args.dataset, args.seed, args.data_dir, args.image_size, args.resize)
-    topk = _topk(args.topk, splits)
-    print(splits.summary())
     warmup = args.warmup_epochs if args.warmup_epochs is not None else (0 if args.pretrained else 2)
     config = TrainConfig(
         epochs=args.epochs,
@@ -177,6 +235,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         warmup_epochs=warmup,
         num_workers=args.workers,
     )
+    config.validate()
+    splits = _load_splits(args.dataset, args.seed, args.data_dir, args.image_size, args.resize)
+    topk = _topk(args.topk, splits)
+    print(splits.summary())
     record = train_checkpoint(
         splits, args.out, backbone=args.backbone, hash_method=args.hash, bits=args.bits, seed=args.seed,
         pretrained=args.pretrained, config=config, topk=topk, data_dir=args.data_dir, device=device,
@@ -191,6 +253,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .hashing.evaluation import retrieval_map
 
+    _check_json_out(args.json)
     model, meta, splits, _ = _load_model(args, _device(args.device))
     topk = _topk(args.topk, splits)
     value = retrieval_map(
@@ -206,9 +269,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     }
     what = meta.get("model_def") or f"{meta['hash_method']}, {meta['backbone']}"
     print(f"mAP@{topk or 'all'} = {value:.4f}  ({record['dataset']}, {what}, {record['bits']} bits, "
-          f"{record['n_queries']} queries)")
+          f"{record['n_queries']} queries)", file=_summary_stream(args.json))
     if args.json:
-        atomic_write_json(args.json, record)
+        _write_json(args.json, record)
     return 0
 
 
@@ -225,79 +288,107 @@ def _param(text: str):
         return key.strip(), value
 
 
-def _print_attack(record: Dict[str, Any]) -> None:
+def _print_attack(record: Dict[str, Any], file=None) -> None:
     rows = [("clean mAP", record["clean_map"]), ("attacked mAP", record["map"]), ("theory mAP", record["theory_map"])]
     if record["targeted"]:
         rows += [("clean t-MAP", record["clean_t_map"]), ("attacked t-MAP", record["t_map"]),
                  ("theory t-MAP", record["theory_t_map"])]
     p = record["perceptibility"]
-    print(f"{record['method']} ({'targeted' if record['targeted'] else 'untargeted'}"
-          f"{', transfer' if record['transfer'] else ''}), {record['n_queries']} queries, "
-          f"eps {record['eps'] * 255:.3g}/255, {record['steps']} steps, mAP@{record['topk'] or 'all'}")
-    for name, value in rows:
-        print(f"  {name:15s} {'-' if value is None else f'{value:.4f}'}")
-    print(f"  {'success rate':15s} {record['success_rate']:.3f}  ({record['success_definition']})")
-    print(f"  {'perturbation':15s} L-inf {p['linf'] * 255:.2f}/255, L2 {p['l2']:.3f}, RMSE {p['rmse']:.4f}")
-    print(f"  {'time':15s} {record['seconds_per_query']:.4f} s/query"
-          + (f" ({record['seconds_per_query_with_training']:.4f} with training)" if "seconds_per_query_with_training" in record else ""))
+    lines = [f"{record['method']} ({'targeted' if record['targeted'] else 'untargeted'}"
+             f"{', transfer' if record['transfer'] else ''}), {record['n_queries']} queries, "
+             f"eps {record['eps'] * 255:.3g}/255, {record['steps']} steps, mAP@{record['topk'] or 'all'}"]
+    lines += [f"  {name:15s} {'-' if value is None else f'{value:.4f}'}" for name, value in rows]
+    lines.append(f"  {'success rate':15s} {record['success_rate']:.3f}  ({record['success_definition']})")
+    lines.append(f"  {'perturbation':15s} L-inf {p['linf'] * 255:.2f}/255, L2 {p['l2']:.3f}, RMSE {p['rmse']:.4f}")
+    lines.append(f"  {'time':15s} {record['seconds_per_query']:.4f} s/query"
+                 + (f" ({record['seconds_per_query_with_training']:.4f} with training)"
+                    if "seconds_per_query_with_training" in record else ""))
+    print("\n".join(lines), file=file or sys.stdout)
+
+
+def _attack_params(args: argparse.Namespace) -> Dict[str, Any]:
+    """``--param KEY=VALUE`` and ``--eps`` / ``--steps`` / ``--early-stop``, each checked against the
+    attack's schema (type and range) before anything is loaded."""
+    from ._params import check_value
+    from .attacks.registry import check_attack_params
+    from .attacks.schema import attack_schema
+
+    params = dict(args.param or [])
+    schema = attack_schema(args.method)
+    for key, flag in (("eps", "--eps"), ("steps", "--steps"), ("early_stop", "--early-stop")):
+        value = getattr(args, key)
+        if value is not None:
+            params[key] = check_value(flag, schema[key], value, syntax="flag")
+    params = check_attack_params(args.method, {**params, "targeted": args.targeted}, syntax="cli")
+    params.pop("targeted")
+    return params
 
 
 def cmd_attack(args: argparse.Namespace) -> int:
-    from .attacks import parse_eps
     from .bench.protocol import protocol_path, run_attack
     from .models import load_checkpoint
 
+    _check_json_out(args.json)
     device = _device(args.device)
     try:
-        params = dict(args.param or [])
-        if args.eps is not None:
-            params["eps"] = parse_eps(args.eps)
-        if args.steps is not None:
-            params["steps"] = args.steps
-        if args.early_stop is not None:
-            params["early_stop"] = args.early_stop
+        params = _attack_params(args)
         if args.queries is not None and args.queries < 1:
             raise ValueError(f"--queries must be >= 1, got {args.queries}")
+        _check_flags(args, {"--batch-size": _int_flag(1, 128), "--seed": _int_flag(0, 0)})
         model, meta, splits, config = _load_model(args, device)
-        surrogate = None
+        surrogate = s_config = None
         if args.surrogate:
             surrogate, s_config = load_checkpoint(args.surrogate, map_location=device)
-            if s_config["dataset"] != meta["dataset"] or (
-                config is not None and s_config.get("seed", 0) != config.get("seed", 0)
-            ):
-                raise ValueError(
-                    f"surrogate was trained on {s_config['dataset']} (seed {s_config.get('seed', 0)}) but the victim on "
-                    f"{meta['dataset']} (seed {meta['seed']}); use models of the same dataset split"
-                )
+        # the victim's split, which run_attack checks the surrogate against: the dataset, and the
+        # checkpoint's seed (a user's own network has no seed to compare)
+        victim_data = {"dataset": meta["dataset"], **({"seed": meta["seed"]} if config is not None else {})}
         topk = _topk(args.topk, splits)
         n = len(splits.query) if args.queries is None else min(args.queries, len(splits.query))
         protocol = args.protocol or protocol_path(Path(args.json).resolve().parent, meta["dataset"], args.seed, n)
+        if not Path(protocol).is_file():
+            check_output_file(protocol)  # drawn and saved before the attack runs
         record = run_attack(
             model, splits, args.method, targeted=args.targeted, n_queries=n, seed=args.seed, topk=topk,
             surrogate=surrogate, params=params, protocol_file=protocol, batch_size=args.batch_size,
-            progress=not args.quiet,
+            progress=not args.quiet, victim_data=victim_data, surrogate_data=s_config,
         )
     except ValueError as err:
         raise SystemExit(f"error: {err}") from None
     record.update({**meta, "surrogate": args.surrogate, "protocol_file": str(protocol), "device": device})
-    _print_attack(record)
-    atomic_write_json(args.json, record)
+    _print_attack(record, file=_summary_stream(args.json))
+    _write_json(args.json, record)
     return 0
+
+
+def _defense_params(args: argparse.Namespace) -> Dict[str, Any]:
+    """``--param KEY=VALUE`` and ``--seed`` / ``--epochs`` / ``--batch-size`` / ``--lr``, each checked
+    against the defense's schema (type and range) before anything is loaded."""
+    from ._params import check_value
+    from .defenses.registry import check_defense_params
+    from .defenses.schema import defense_schema
+
+    params = dict(args.param or [])
+    schema = defense_schema(args.method)
+    for key, flag in (("seed", "--seed"), ("epochs", "--epochs"), ("batch_size", "--batch-size"), ("lr", "--lr")):
+        value = getattr(args, key)
+        if value is not None:
+            params[key] = check_value(flag, schema[key], value, syntax="flag")
+    _check_flags(args, {"--eval-queries": _int_flag(1, 200), "--eval-steps": _int_flag(1, 10)})
+    return check_defense_params(args.method, params, syntax="cli")
 
 
 def cmd_defend(args: argparse.Namespace) -> int:
     from .defenses import defend_checkpoint
 
-    params = dict(args.param or [])
-    params["seed"] = args.seed
-    if args.epochs is not None:
-        params["epochs"] = args.epochs
-    if args.batch_size is not None:
-        params["batch_size"] = args.batch_size
-    if args.lr is not None:
-        params["lr"] = args.lr
+    try:
+        params = _defense_params(args)
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
     if args.out and any(p and Path(args.out).resolve() == Path(p).resolve() for p in (args.model, args.weights)):
         raise SystemExit("error: --out must differ from --model / --weights (the defended model is a new file)")
+    from .defenses.run import check_defense_outputs
+
+    check_defense_outputs(args.out)  # <out>, <out>.json, <out>.resume.pt: before any training
     device = _device(args.device)
     log = None if args.quiet else (lambda line: print(line, file=sys.stderr))
     try:
@@ -335,6 +426,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
                                                                and args.model_def is None and args.model is None):
         raise SystemExit("error: give exactly one of --preset NAME (quick, paper) or --grid FILE.toml "
                          "(with --model-def alone the quick preset's attacks and defenses run on your network)")
+    _check_flags(args, {"--queries": _int_flag(0, 500), "--seed": _int_flag(0, 0)})
+    device = _device(args.device)
     try:
         spec = get_preset(args.preset or "quick") if args.grid is None else load_spec_file(args.grid)
         if args.model_def is not None or args.model is not None:
@@ -344,8 +437,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         if args.seed is not None:
             spec.seed = args.seed
         result = run_bench(
-            spec, args.out, data_dir=args.data_dir, device=_device(args.device), progress=not args.quiet,
+            spec, args.out, data_dir=args.data_dir, device=device, progress=not args.quiet,
             log=None if args.quiet else (lambda line: print(line, file=sys.stderr)), report=not args.no_report,
+            wait=args.wait,
         )
     except ValueError as err:
         raise SystemExit(f"error: {err}") from None
@@ -425,7 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backbone", default="cnn", choices=list_backbones())
     p.add_argument("--pretrained", action="store_true", help="start from ImageNet weights (downloads them)")
     p.add_argument("--hash", default="dpsh", choices=list_hashing(), help="hashing objective")
-    p.add_argument("--bits", type=int, default=32)
+    p.add_argument("--bits", type=int, default=32, help="code length, 1 to 4096 (the papers: 12 to 128)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--warmup-epochs", type=int, default=None,
@@ -434,7 +528,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr-step", type=int, default=4, help="epochs between x0.1 learning-rate decays")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--topk", type=int, default=None, help=TOPK_HELP)
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--workers", type=int, default=WORKERS, help=WORKERS_HELP)
     p.add_argument("--out", required=True, help="checkpoint path to write (.pt)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch log")
@@ -443,9 +537,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="clean mAP of a checkpoint (or of your own network) on its dataset")
     _add_model_options(p)
     p.add_argument("--topk", type=int, default=None, help=TOPK_HELP)
-    p.add_argument("--json", help="also write the result to this JSON file")
+    p.add_argument("--json", help="also write the result to this JSON file (- for standard output)")
     p.add_argument("--data-dir", help="override the dataset folder stored in the checkpoint")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--workers", type=int, default=WORKERS, help=WORKERS_HELP)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_evaluate)
@@ -465,14 +559,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--early-stop", choices=["none", "code", "ap"], default=None,
                    help="stop a query once its code reaches the goal or its AP reaches 0 (1 if targeted)")
     p.add_argument("--param", type=_param, action="append", metavar="KEY=VALUE",
-                   help="method parameter, repeatable (e.g. lr=0.5, n_anchors=5, gan={\"epochs\":10})")
+                   help="method parameter, repeatable (e.g. lr=0.5, n_anchors=5, random_start=yes, gan={\"epochs\":10}); "
+                        "each value is checked against the method's type and range before anything runs")
     p.add_argument("--protocol", default=None,
                    help="queries/targets file (default: protocol-<dataset>-seed<S>-q<N>.json next to --json)")
     p.add_argument("--batch-size", type=int, default=128, help="queries attacked together")
     p.add_argument("--topk", type=int, default=None, help=TOPK_HELP)
-    p.add_argument("--json", required=True, help="write the metrics record here")
+    p.add_argument("--json", required=True, help="write the metrics record here (- for standard output)")
     p.add_argument("--data-dir", default=None, help="dataset directory (default: the one recorded in the checkpoint)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_attack)
 
@@ -493,7 +588,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-queries", type=int, default=200, help="validation images in the per-epoch log")
     p.add_argument("--eval-steps", type=int, default=10, help="PgA iterations of the per-epoch attacked mAP")
     p.add_argument("--data-dir", default=None, help="dataset directory (with --model-def and a dataset read from disk)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bars or epoch log")
     p.set_defaults(func=cmd_defend)
 
@@ -508,8 +603,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None, help="folder of the datasets read from disk (one sub-folder per dataset)")
     p.add_argument("--queries", type=int, default=None, help="override the grid's number of queries (0 = all)")
     p.add_argument("--seed", type=int, default=None, help="override the grid's seed")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--no-report", action="store_true", help="only run the grid (write the report later with `hashguard report`)")
+    p.add_argument("--wait", action="store_true",
+                   help="if another hashguard bench is running into --out, wait for it to finish (default: refuse)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or logs")
     p.set_defaults(func=cmd_bench)
 
@@ -527,6 +624,8 @@ def _one_line_warnings() -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    from .errors import HashguardError
+
     _one_line_warnings()
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -534,7 +633,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.error(f"--bits must be >= 1, got {args.bits}")
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, HashguardError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

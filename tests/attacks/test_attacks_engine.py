@@ -58,9 +58,10 @@ def test_engine_feeds_the_alpha_schedule_to_the_model(victim, alpha, expected):
     attack = create_attack("mainstay", victim["model"], steps=7, alpha=alpha)
     seen = []
     objective = attack.objective
-    attack.objective = lambda xa, a, ctx: (seen.append(a), objective(xa, a, ctx))[1]
+    attack.objective = lambda xa, ctx, *, t, alpha: (seen.append((t, alpha)), objective(xa, ctx, t=t, alpha=alpha))[1]
     attack(victim["x"][:2], victim["y"][:2], knowledge=victim["knowledge"])
-    assert seen == pytest.approx(expected)
+    assert [t for t, _ in seen] == list(range(7))
+    assert [a for _, a in seen] == pytest.approx(expected)
 
 
 def test_parse_eps():
@@ -85,7 +86,11 @@ def goal_reached(model, x_adv, goal):
 def test_code_early_stop_stops_queries_at_their_goal(victim, name, targeted):
     steps = 40
     model = victim["model"]
-    attack = create_attack(name, model, targeted=targeted, eps=1.0, step=0.05, steps=steps, early_stop="code")
+    step = 0.05
+    # no random start: each sign step moves a pixel by at most `step`, so a query's perturbation
+    # is bounded by its own iteration count (eps = 1 leaves the early stop the only limit)
+    attack = create_attack(name, model, targeted=targeted, eps=1.0, step=step, steps=steps, early_stop="code",
+                           random_start=False)
     tl = victim["targets"] if targeted else None
     result = attack(victim["x"], victim["y"], target_labels=tl, knowledge=victim["knowledge"])
     stopped = result.iterations < steps
@@ -94,9 +99,11 @@ def test_code_early_stop_stops_queries_at_their_goal(victim, name, targeted):
     goal = result.ideal_codes
     assert bool(goal_reached(model, result.x_adv, goal)[stopped].all())
     assert torch.equal(result.codes_adv[stopped], goal[stopped])
-    assert float((result.x_adv - victim["x"]).abs().max()) <= 1.0
+    moved = (result.x_adv - victim["x"]).abs().flatten(1).max(1).values
+    assert bool((moved <= result.iterations.float() * step + 1e-6).all()), "a query moved more than its steps allow"
+    assert bool((moved[result.iterations == 0] == 0).all()), "a query at its goal from the start was changed"
     # without the early stop every query runs all the steps
-    full = create_attack(name, model, targeted=targeted, eps=1.0, step=0.05, steps=steps)
+    full = create_attack(name, model, targeted=targeted, eps=1.0, step=step, steps=steps, random_start=False)
     plain = full(victim["x"], victim["y"], target_labels=tl, knowledge=victim["knowledge"])
     assert bool((plain.iterations == steps).all())
 
@@ -106,10 +113,10 @@ def test_code_early_stop_keeps_the_image_where_the_query_stopped(victim):
     model, kn = victim["model"], victim["knowledge"]
     result = create_attack("ifgsm", model, eps=1.0, step=0.05, steps=40, early_stop="code")(
         victim["x"], victim["y"], knowledge=kn)
-    for i in range(4):
+    stopped = [i for i in range(N) if 0 < int(result.iterations[i]) < 40]  # stopped after some steps
+    assert stopped, "no query stopped mid-run; the test needs a setting where some do"
+    for i in stopped[:4]:
         t = int(result.iterations[i])
-        if t == 0 or t == 40:
-            continue
         alone = create_attack("ifgsm", model, eps=1.0, step=0.05, steps=t)(
             victim["x"][i : i + 1], victim["y"][i : i + 1], knowledge=kn, ids=[i])
         torch.testing.assert_close(alone.x_adv[0], result.x_adv[i], rtol=0, atol=1e-5)
@@ -220,6 +227,15 @@ def test_images_outside_0_1_or_with_wrong_channels_are_rejected(victim):
         attack(x[0], y[:1], knowledge=kn)
     with pytest.raises(ValueError, match="floating point"):
         attack((x * 255).to(torch.uint8), y, knowledge=kn)
+
+
+@pytest.mark.parametrize("bad", ["tanh", "binary"])
+def test_given_codes_must_be_sign_codes(victim, bad):
+    x, y = victim["x"][:4], victim["y"][:4]
+    codes = torch.tanh(torch.randn(4, BITS)) if bad == "tanh" else (torch.rand(4, BITS) < 0.5).float()
+    attack = create_attack("mainstay", victim["model"], steps=1)
+    with pytest.raises(ValueError, match="±1"):
+        attack(x, y, codes=codes)
 
 
 def test_labels_must_match_the_images_and_the_knowledge(victim):
@@ -403,6 +419,7 @@ def sdha_slow(h, ref, ref_labels, labels, own, targeted, sigma, z, weight):
 
 @pytest.mark.parametrize("targeted", [False, True])
 def test_sdha_code_loss_matches_the_per_pair_equations(victim, targeted):
+    from hashguard.attacks import AttackContext, Knowledge
     from hashguard.codes.similarity import shares
 
     attack = create_attack("sdha", victim["model"], targeted=targeted)
@@ -415,9 +432,10 @@ def test_sdha_code_loss_matches_the_per_pair_equations(victim, targeted):
     ref_labels = torch.tensor([[1, 0, 0], [0, 1, 0], [1, 1, 0], [1, 0, 0], [0, 1, 0], [1, 0, 0], [0, 1, 0]]).float()
     labels = torch.tensor([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0]]).float()  # query 2 has no relevant reference
     own = torch.where(torch.rand(b, k, generator=g) < 0.5, -1.0, 1.0)
-    ctx = {"positives": shares(labels, ref_labels), "_ref": ref}
+    ctx = AttackContext(x=torch.zeros(b, 3, 2, 2), labels=labels, ids=torch.arange(b), knowledge=Knowledge(ref, ref_labels),
+                        per_query={"positives": shares(labels, ref_labels)})
     if not targeted:
-        ctx["own"] = own
+        ctx.per_query["own"] = own
     got = attack.code_loss(h, ctx)
     expected = sdha_slow(h, ref, ref_labels, labels, own, targeted, attack.sigma, attack.z, attack.weight)
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)

@@ -2,8 +2,8 @@
 
 The cases are ``list_attacks()`` x the modes each class declares (``supports_untargeted`` /
 ``supports_targeted``), so a newly registered attack is tested here without editing this file;
-it runs with ``ATTACK_PARAMS.get(name, DEFAULT_PARAMS)``. One tiny victim (``cnn`` width 8,
-16 bits, DPSH, a few epochs on ``synthetic``) is trained per module.
+it runs with ``ATTACK_PARAMS.get(name, DEFAULT_PARAMS)``. The tiny victim (``cnn`` width 8,
+16 bits, DPSH, a few epochs on ``synthetic``) is the session fixture ``tiny_victim`` (conftest).
 """
 
 from __future__ import annotations

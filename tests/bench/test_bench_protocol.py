@@ -236,3 +236,41 @@ def test_run_attack_without_protocol_file_draws_the_same_queries(splits, victim,
     without = run_attack(victim, splits, "ifgsm", n_queries=8, seed=5, params=params)
     assert with_file["clean_map"] == pytest.approx(without["clean_map"], abs=1e-12)
     assert with_file["map"] == pytest.approx(without["map"], abs=1e-12)
+
+
+# ---------------------------------------------------------------------------- transfer surrogates
+def test_a_surrogate_of_another_split_is_refused_before_any_work(splits, victim, surrogate, tmp_path):
+    protocol = tmp_path / "protocol.json"
+    with pytest.raises(ValueError, match=r"surrogate was trained on cifar10 \(seed 0\) but the victim on synthetic"):
+        run_attack(victim, splits, "pga", surrogate=surrogate, params={"eps": EPS, "steps": 1}, n_queries=2,
+                   protocol_file=protocol, victim_data={"dataset": "synthetic", "seed": 0},
+                   surrogate_data={"dataset": "cifar10", "seed": 0})
+    assert not protocol.exists(), "the check must come before any work"
+
+
+def test_surrogate_check_compares_dataset_seed_and_the_fields_both_give():
+    from hashguard.bench.protocol import check_surrogate_data
+
+    victim = {"dataset": "synthetic", "seed": 3, "image_size": 32}
+    check_surrogate_data(victim, {"dataset": "synthetic", "seed": 3, "image_size": 32, "resize": 40})
+    check_surrogate_data({"dataset": "synthetic"}, {"dataset": "synthetic", "seed": 7})  # a user's net: no seed
+    with pytest.raises(ValueError, match=r"\(seed 0\) but the victim on synthetic \(seed 3\)"):
+        check_surrogate_data(victim, {"dataset": "synthetic"})  # a surrogate without a seed counts as seed 0
+    with pytest.raises(ValueError, match="image_size 64 vs 32"):
+        check_surrogate_data(victim, {"dataset": "synthetic", "seed": 3, "image_size": 64})
+
+
+def test_cli_attack_refuses_a_surrogate_of_another_split_through_the_shared_check(splits, victim, tmp_path, capsys):
+    from hashguard.cli import main
+    from hashguard.models import save_checkpoint
+
+    model_path, surrogate_path, out = tmp_path / "victim.pt", tmp_path / "surrogate.pt", tmp_path / "r.json"
+    save_checkpoint(model_path, victim, {"dataset": "synthetic", "seed": 0, "hash_method": "dpsh"})
+    save_checkpoint(surrogate_path, victim, {"dataset": "synthetic", "seed": 5, "hash_method": "dpsh"})
+    args = ["attack", "--model", str(model_path), "--surrogate", str(surrogate_path), "--method", "pga",
+            "--queries", "2", "--steps", "1", "--json", str(out), "--quiet"]
+    with pytest.raises(SystemExit) as err:
+        main(args)
+    message = f"{err.value} {capsys.readouterr().err}"
+    assert "surrogate was trained on synthetic (seed 5) but the victim on synthetic (seed 0)" in message
+    assert not out.exists()

@@ -296,3 +296,39 @@ def test_robust_cell_waits_for_every_untargeted_record(bench_dir, tmp_path):
     robust = next(line for line in md.splitlines() if line.startswith("| **robust"))
     cells = [c.strip() for c in robust.strip("|").split("|")][1:]
     assert cells[1] == "-" and cells[0] != "-"  # DPH's worst case is not shown over 2 of its 3 attacks
+
+
+def test_a_tampered_record_cannot_pull_other_files_into_the_report(bench_dir, tmp_path):
+    out, spec, _ = bench_dir
+    copy = tmp_path / "tampered"
+    shutil.copytree(out, copy)
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(b"\x89PNG\r\n\x1a\nSECRET-OF-THE-MACHINE")
+    (copy / "figures" / "escape.png").symlink_to(secret)
+    paths = ["../secret.png", str(secret), "figures/escape.png", "figures/../../secret.png"]
+    tampered = [p for p in (copy / "records").glob("*.json") if "example_figure" in p.read_text()]
+    assert len(tampered) >= len(paths)
+    for path, value in zip(tampered[: len(paths)], paths, strict=True):
+        rec = json.loads(path.read_text())
+        rec["metrics"]["example_figure"] = value
+        path.write_text(json.dumps(rec))
+    with pytest.warns(UserWarning, match="outside the results folder"):
+        write_report(copy)
+    page = (copy / "report.html").read_text()
+    assert base64.b64encode(secret.read_bytes()).decode() not in page
+    assert all(secret.read_bytes() != f.read_bytes() for f in (copy / "report_files").glob("*.png"))
+
+
+def test_report_refuses_an_unusable_output_before_building(bench_dir, tmp_path, capsys):
+    from hashguard.cli import main
+    from hashguard.errors import OutputPathError
+
+    out, _, _ = bench_dir
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    (copy / "report.html").unlink()
+    (copy / "report.html").mkdir()
+    with pytest.raises(OutputPathError, match="report.html is a directory"):
+        write_report(copy)
+    assert main(["report", str(copy)]) == 2
+    assert "report.html is a directory" in capsys.readouterr().err

@@ -281,8 +281,8 @@ def test_non_positive_epochs_are_rejected(world, name, epochs):
         create_defense(name, world["model"], objective(world), epochs=epochs)
 
 
-@pytest.mark.parametrize("field, value, message", [("batch_size", 1, "batch_size"), ("lr", 0.0, "lr must be > 0"),
-                                                   ("eps", 0.0, "eps must be > 0"), ("steps", 0, "steps"),
+@pytest.mark.parametrize("field, value, message", [("batch_size", 1, "batch_size"), ("lr", 0.0, "lr must be a number > 0"),
+                                                   ("eps", 0.0, r"eps must be a number in \(0, 1\]"), ("steps", 0, "steps"),
                                                    ("optimizer", "rmsprop", "valid choices")])
 def test_bad_settings_are_rejected(world, field, value, message):
     with pytest.raises(ValueError, match=message):

@@ -9,12 +9,14 @@
 
 from . import dhta, fgsm, hag, ifgsm, mainstay, nag, p2p, pga, pga_dagger, prosgan, sdha, tha  # noqa: F401  (register)
 from .base import Attack, AttackResult, CodeAttack, linear_code_loss, parse_eps, relative_alpha
+from .context import AttackContext
 from .knowledge import Database, Knowledge
 from .registry import create_attack, list_attacks, register_attack
 from .targets import draw_target_labels, unique_labels
 
 __all__ = [
     "Attack",
+    "AttackContext",
     "AttackResult",
     "CodeAttack",
     "Database",

@@ -15,6 +15,13 @@ builds its reference or target codes (``prepare``) and the loss it minimises (``
 - the result: ``codes_adv`` are re-encoded from the final ``x_adv`` in eval mode, never taken
   from inside the loop.
 
+The hooks get what they need explicitly: the batch's :class:`~.context.AttackContext` (per-query
+tensors, subset as queries stop, and the shared knowledge / database) and the iteration ``t``;
+nothing of a call is kept on the attack object. Model modes are scoped:
+:func:`~hashguard.models.modes.eval_frozen` around the call, and
+:func:`~hashguard.models.modes.inputs_in_unit_range` around the loop, whose projected iterates
+need no range scan. Update rules are small objects chosen by name (:mod:`.update_rules`).
+
 Randomness (random start, noise, anchor samples) is drawn per query from ``(seed, id)``, so a
 query gets the same adversarial image whether it is attacked alone or in a batch.
 
@@ -28,18 +35,22 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, cast
 
 import torch
 
 from .._random import default_ids, per_sample_rand, sample_generators
+from .._repr import describe, init_defaults, same_value
 from .._validation import check_images, check_labels
 from ..models.contract import check_hash_model, input_channels
 from ..models.hash_model import HashModel, sign_codes
+from ..models.modes import eval_frozen, inputs_in_unit_range
+from .context import AttackContext
 from .knowledge import Database, Knowledge
+from .update_rules import UPDATE_RULES, create_update_rule, list_update_rules
 
 RELATIVE_ALPHAS = (0.1, 0.1, 0.1, 0.1, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
-OPTIMIZERS = ("sign", "sgd", "adam")
+OPTIMIZERS = tuple(list_update_rules())
 EARLY_STOPS = ("code", "ap")
 
 
@@ -105,8 +116,9 @@ class Attack:
         random_start: start from a uniform point of the eps-ball (drawn per query from the seed).
         alpha: ``"relative"`` (the schedule above), ``"none"`` (1.0 throughout), a float, or a
             callable ``(t, steps) -> float``.
-        optimizer: ``"sign"`` (PGD: x -= step * sign(grad)), ``"sgd"`` (momentum on the image,
-            learning rate ``lr``) or ``"adam"`` (learning rate ``lr``, ``betas``).
+        optimizer: the update rule, by name (:mod:`.update_rules`): ``"sign"`` (PGD: x -= step *
+            sign(grad)), ``"sgd"`` (momentum on the image, learning rate ``lr``) or ``"adam"``
+            (learning rate ``lr``, ``betas``).
         early_stop: None, ``"code"`` or ``"ap"`` (needs ``database=`` in the call).
         check_every: iterations between two AP checks.
         seed: seed of every random draw.
@@ -154,8 +166,7 @@ class Attack:
         if not (callable(alpha) or alpha in ("relative", "none", None) or isinstance(alpha, (int, float))):
             raise ValueError(f"alpha must be 'relative', 'none', a number or a callable, got {alpha!r}")
         self.alpha = alpha
-        if optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {optimizer!r}; valid choices: {', '.join(OPTIMIZERS)}")
+        UPDATE_RULES.get(optimizer)  # raises, listing the valid choices
         self.optimizer = optimizer
         if optimizer != "sign" and not (lr is not None and lr > 0):
             raise ValueError(f"optimizer {optimizer!r} needs a positive learning rate lr, got {lr}")
@@ -173,32 +184,53 @@ class Attack:
             raise ValueError(f"batch_size must be >= 1 or None, got {batch_size}")
         self.batch_size = None if batch_size is None else int(batch_size)
 
+    # ------------------------------------------------------------------ description
+    def __repr__(self) -> str:
+        """``PharosGuidedAttack(targeted=False, eps=8/255, steps=100, margin=-0.5)``: the mode,
+        budget and iterations, then every parameter that differs from the class's default."""
+        always = ("targeted", "eps", "steps")
+        items = [(k, getattr(self, k)) for k in always]
+        items += [(k, getattr(self, k)) for k, default in init_defaults(type(self)).items()
+                  if k not in always and hasattr(self, k) and not same_value(getattr(self, k), default)]
+        return describe(type(self).__name__, items + list(self.repr_settings().items()))
+
+    def repr_settings(self) -> Dict[str, Any]:
+        """Non-default parameters not kept under their own name (settings dicts), for ``repr``."""
+        return {}
+
     # ------------------------------------------------------------------ hooks for subclasses
     def fit(self, knowledge: Knowledge, train: Any = None, *, progress: bool = False) -> Attack:
-        """Train whatever the attack learns before attacking (prototype nets, generators)."""
+        """Train whatever the attack learns before attacking (prototype nets, generators); the
+        result is state of the attack, reused by every later call. Returns ``self``."""
         return self
 
-    def prepare(self, x: torch.Tensor, labels: torch.Tensor, target_labels: Optional[torch.Tensor],
-                knowledge: Optional[Knowledge], ids: List[int]) -> Dict[str, torch.Tensor]:
-        """Per-query tensors the loss needs (first dimension = batch); keys ``"reference"``
-        (untargeted) or ``"target"`` (targeted) are reported in the result. Keys starting with
-        ``_`` are shared by the whole batch and never subset."""
+    def prepare(self, ctx: AttackContext) -> None:
+        """Fill in what the loss needs for the batch ``ctx`` before the loop, under no_grad:
+        ``ctx.reference`` (untargeted) or ``ctx.target`` (targeted), reported in the result,
+        ``ctx.goal``, and method-specific per-query tensors in ``ctx.per_query``."""
         raise NotImplementedError
 
-    def objective(self, x_adv: torch.Tensor, alpha: float, ctx: Dict[str, torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Per-query loss to minimise (B,) and the continuous codes (B, K) of ``x_adv``."""
+    def objective(self, x_adv: torch.Tensor, ctx: AttackContext, *, t: int, alpha: float) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The per-query loss (B,) to minimise at iteration ``t`` (0-based) and the continuous
+        codes (B, K) of ``x_adv``; ``alpha`` is the tanh scale of iteration ``t``. ``ctx`` holds
+        the running queries only. Default: ``code_loss`` of ``model(x_adv, alpha)``."""
         h = self.model(x_adv, alpha)
         return self.code_loss(h, ctx), h
 
-    def code_loss(self, h: torch.Tensor, ctx: Dict[str, torch.Tensor]) -> torch.Tensor:
+    def code_loss(self, h: torch.Tensor, ctx: AttackContext) -> torch.Tensor:
+        """The per-query loss (B,) of the continuous codes ``h`` (B, K) of the running queries."""
         raise NotImplementedError
 
-    def goal_codes(self, ctx: Dict[str, torch.Tensor]) -> Optional[torch.Tensor]:
-        """The ±1 code a query is done at (for ``early_stop="code"``)."""
+    def goal_codes(self, ctx: AttackContext) -> Optional[torch.Tensor]:
+        """The ±1 code (B, K) a query is done at (for ``early_stop="code"``), or None when the
+        method has no single goal code per query."""
         if self.targeted:
-            return ctx.get("target")
-        ref = ctx.get("reference")
-        return None if ref is None else -ref
+            return ctx.target
+        return None if ctx.reference is None else -ctx.reference
+
+    def result_extra(self) -> Dict[str, Any]:
+        """Method-specific entries of ``AttackResult.extra`` (e.g. a generator's training time)."""
+        return {}
 
     # ------------------------------------------------------------------ the public call
     def __call__(
@@ -256,65 +288,48 @@ class Attack:
 
         device = self.model.device
         model = self.model
-        was_training, check = model.training, getattr(model, "check_inputs", None)
-        grads = [p.requires_grad for p in model.parameters()]
         start = time.perf_counter()
-        model.eval()
-        for p in model.parameters():
-            p.requires_grad_(False)
-        try:
+        with eval_frozen(model):
             if knowledge is not None:
                 knowledge = knowledge.to(device)
             chunk = self.batch_size or max(1, x.shape[0])
             parts = []
             for lo in range(0, x.shape[0], chunk):
                 sl = slice(lo, lo + chunk)
-                tl = None if target_labels is None else target_labels[sl].to(device).float()
-                self._given = None if codes is None else codes[sl].to(device).float()
-                parts.append(self._attack_batch(
-                    x[sl].to(device).detach().clone(), labels[sl].to(device).float(), tl, knowledge, database, ids[sl]
-                ))
-            if check is not None:
-                model.check_inputs = check
+                ctx = AttackContext.of_batch(
+                    x[sl], labels[sl], ids[sl], device=device,
+                    target_labels=None if target_labels is None else target_labels[sl],
+                    given_codes=None if codes is None else codes[sl], knowledge=knowledge, database=database,
+                )
+                parts.append(self._attack_batch(ctx))
             x_adv = torch.cat([p[0] for p in parts]) if parts else x.clone()
             codes_adv = model.encode(x_adv)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
-        finally:
-            self._given = None
-            for p, g in zip(model.parameters(), grads, strict=True):
-                p.requires_grad_(g)
-            model.train(was_training)
-            if check is not None:
-                model.check_inputs = check
         seconds = time.perf_counter() - start
 
-        def cat(key):
-            vals = [p[1].get(key) for p in parts]
-            return None if not vals or any(v is None for v in vals) else torch.cat(vals)
+        def cat(i: int) -> Optional[torch.Tensor]:
+            vals = [p[i] for p in parts]
+            return None if not vals or any(v is None for v in vals) else torch.cat([v for v in vals if v is not None])
 
-        extra: Dict[str, Any] = {}
-        for p in parts:
-            for k, v in p[3].items():
-                extra.setdefault(k, v)
         return AttackResult(
             x_adv=x_adv,
             codes_adv=codes_adv,
-            target_codes=cat("target") if self.targeted else None,
-            reference_codes=None if self.targeted else cat("reference"),
-            iterations=torch.cat([p[2] for p in parts]) if parts else torch.zeros(0, dtype=torch.long),
+            target_codes=cat(2) if self.targeted else None,
+            reference_codes=None if self.targeted else cat(1),
+            iterations=torch.cat([p[3] for p in parts]) if parts else torch.zeros(0, dtype=torch.long),
             seconds=seconds,
-            extra=extra,
+            extra=self.result_extra() if parts else {},
         )
 
-    def _attack_batch(self, x, labels, target_labels, knowledge, database, ids):
+    def _attack_batch(self, ctx: AttackContext) -> Tuple[torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor], torch.Tensor]:
+        """``(x_adv, reference codes, target codes, iterations)`` of one batch; the context itself
+        (a copy of the clean images) is dropped with the batch."""
         with torch.no_grad():
-            ctx = self.prepare(x, labels, target_labels, knowledge, ids)
-        codes = {k: ctx.get(k) for k in ("reference", "target")}
-        if getattr(self.model, "check_inputs", None) is not None:
-            self.model.check_inputs = False  # the projection keeps every iterate in [0, 1]
-        x_adv, iterations = self.run(x, labels, target_labels, ctx, database, ids)
-        return x_adv.detach(), codes, iterations, getattr(self, "_extra", {})
+            self.prepare(ctx)
+        with inputs_in_unit_range():  # the projection keeps every iterate in [0, 1]
+            x_adv, iterations = self.run(ctx)
+        return x_adv.detach(), ctx.reference, ctx.target, iterations
 
     # ------------------------------------------------------------------ the engine
     def alpha_at(self, t: int) -> float:
@@ -335,31 +350,29 @@ class Attack:
         gens = sample_generators(self.seed * 1000003 + salt, ids, device)
         return per_sample_rand(gens, shape, device=device) * 2 - 1
 
-    def run(self, x, labels, target_labels, ctx, database, ids) -> Tuple[torch.Tensor, torch.Tensor]:
-        """The shared loop; returns ``(x_adv, iterations per query)``."""
+    def run(self, ctx: AttackContext) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The shared loop on the prepared batch ``ctx``; returns ``(x_adv, iterations per query)``."""
+        x = ctx.x
         b = x.shape[0]
         device = x.device
         x_adv = x.clone()
         if self.random_start:
-            x_adv = self.project(x + self.eps * self.random_noise(ids, x.shape[1:], device), x)
+            x_adv = self.project(x + self.eps * self.random_noise(ctx.id_list, x.shape[1:], device), x)
         iterations = torch.zeros(b, dtype=torch.long)
         if b == 0:
             return x_adv, iterations
         active = torch.arange(b, device=device)
         sel: Any = slice(None)  # the active rows: a view while every query is still running
-        sub = ctx
-        buf = torch.zeros_like(x) if self.optimizer == "sgd" else None
-        m = torch.zeros_like(x) if self.optimizer == "adam" else None
-        v = torch.zeros_like(x) if self.optimizer == "adam" else None
+        sub = ctx  # the context of the active rows
+        update = create_update_rule(self.optimizer, x, step=self.step, lr=self.lr, momentum=self.momentum, betas=self.betas)
         goal_all = self.goal_codes(ctx) if self.early_stop == "code" else None
         if self.early_stop == "code" and goal_all is None:  # would silently run every step
             raise ValueError(f"{self.name} has no single goal code per query, so early_stop='code' cannot tell "
                              "when a query is done; use early_stop='ap' with database=")
-        ap_labels = target_labels if self.targeted else labels
+        ap_labels = ctx.required("target_labels") if self.targeted else ctx.labels
         for t in range(self.steps):
             xa = x_adv[sel].detach().requires_grad_(True)
-            self.iteration = t
-            loss, h = self.objective(xa, self.alpha_at(t), sub)
+            loss, h = self.objective(xa, sub, t=t, alpha=self.alpha_at(t))
             grad, = torch.autograd.grad(loss.sum(), xa)
             keep = None
             if goal_all is not None:  # queries already at their goal take no step
@@ -367,45 +380,31 @@ class Attack:
                 if bool(done.any()):
                     keep = ~done
             with torch.no_grad():
-                upd = self._update(grad, sel, t, buf, m, v)
+                upd = update(grad, sel, t)
                 if keep is not None:
                     upd = upd * keep.view(-1, *([1] * (x.dim() - 1))).to(upd.dtype)
                 x_adv[sel] = self.project(x_adv[sel] - upd, x[sel])
                 stepped = active if keep is None else active[keep]
                 iterations[stepped.cpu()] += 1
                 if self.early_stop == "ap" and ((t + 1) % self.check_every == 0 or t + 1 == self.steps):
-                    finished = self._ap_reached(x_adv[sel], ap_labels[sel], database)
+                    finished = self._ap_reached(x_adv[sel], ap_labels[sel], cast(Database, ctx.database))
                     keep = ~finished if keep is None else keep & ~finished
             if keep is not None and not bool(keep.all()):
                 active = active[keep]
                 if active.numel() == 0:
                     break
                 sel = active
-                sub = {k: (v_ if k.startswith("_") or not isinstance(v_, torch.Tensor) else v_[keep]) for k, v_ in sub.items()}
+                sub = sub.subset(keep)
         return x_adv, iterations
-
-    def _update(self, grad, sel, t, buf, m, v) -> torch.Tensor:
-        """The step to subtract from ``x_adv[sel]`` (the loss is minimised)."""
-        if self.optimizer == "sign":
-            return self.step * grad.sign()
-        if self.optimizer == "sgd":
-            buf[sel] = self.momentum * buf[sel] + grad
-            return self.lr * buf[sel]
-        b1, b2 = self.betas
-        m[sel] = b1 * m[sel] + (1 - b1) * grad
-        v[sel] = b2 * v[sel] + (1 - b2) * grad * grad
-        mhat = m[sel] / (1 - b1 ** (t + 1))
-        vhat = v[sel] / (1 - b2 ** (t + 1))
-        return self.lr * mhat / (vhat.sqrt() + 1e-8)
 
     @torch.no_grad()
     def _ap_reached(self, x_adv: torch.Tensor, labels: torch.Tensor, database: Database) -> torch.Tensor:
         from ..retrieval import per_query_scores
 
         codes = sign_codes(self.model.logits(x_adv))
-        ap, _ = per_query_scores(codes.cpu(), database.codes, labels.cpu(), database.labels, topk=database.topk)
-        reached = torch.as_tensor(ap, device=x_adv.device)
-        return reached >= 1.0 - 1e-12 if self.targeted else reached <= 1e-12
+        scores, _ = per_query_scores(codes.cpu(), database.codes, labels.cpu(), database.labels, topk=database.topk)
+        ap = torch.as_tensor(scores, device=x_adv.device)
+        return ap >= 1.0 - 1e-12 if self.targeted else ap <= 1e-12
 
 
 class CodeAttack(Attack):
@@ -414,22 +413,31 @@ class CodeAttack(Attack):
     and a ``code_loss``; the default loss is the linear one of PgA Eq. 10 / SAAT Eq. 13-14 /
     DHTA, ``-(1/K) <goal, h>`` with goal = target code or negated reference code."""
 
-    def reference_codes(self, x, labels, knowledge: Knowledge, ids) -> torch.Tensor:
+    def reference_codes(self, x: torch.Tensor, labels: torch.Tensor, knowledge: Knowledge, ids: List[int]) -> torch.Tensor:
+        """The ±1 code (B, K) each query of an untargeted attack is pushed away from.
+        ``knowledge`` is None only for an attack with ``needs_knowledge = False``."""
         raise NotImplementedError
 
-    def target_codes(self, target_labels, knowledge: Knowledge, ids) -> torch.Tensor:
+    def target_codes(self, target_labels: torch.Tensor, knowledge: Knowledge, ids: List[int]) -> torch.Tensor:
+        """The ±1 code (B, K) each query of a targeted attack is pulled toward."""
         raise NotImplementedError
 
-    def prepare(self, x, labels, target_labels, knowledge, ids):
-        given = getattr(self, "_given", None)
+    def prepare(self, ctx: AttackContext) -> None:
+        """The reference or target codes: the caller's ``codes=`` if given, else built from the
+        knowledge; ``goal`` is the target code or the negated reference code."""
+        given, device = ctx.given_codes, ctx.x.device
+        knowledge = cast(Knowledge, ctx.knowledge)  # None only where needs_knowledge is False
         if self.targeted:
-            target = given if given is not None else self.target_codes(target_labels, knowledge, ids).to(x.device).float()
-            return {"target": target, "goal": target}
-        ref = given if given is not None else self.reference_codes(x, labels, knowledge, ids).to(x.device).float()
-        return {"reference": ref, "goal": -ref}
+            if given is None:
+                given = self.target_codes(ctx.required("target_labels"), knowledge, ctx.id_list).to(device).float()
+            ctx.target = ctx.goal = given
+        else:
+            if given is None:
+                given = self.reference_codes(ctx.x, ctx.labels, knowledge, ctx.id_list).to(device).float()
+            ctx.reference, ctx.goal = given, -given
 
-    def code_loss(self, h, ctx):
-        return linear_code_loss(h, ctx["goal"])
+    def code_loss(self, h: torch.Tensor, ctx: AttackContext) -> torch.Tensor:
+        return linear_code_loss(h, ctx.required("goal"))
 
 
 def linear_code_loss(h: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:

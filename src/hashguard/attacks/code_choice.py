@@ -11,9 +11,14 @@ code of the target label is pulled toward.
 
 from __future__ import annotations
 
+from typing import List, cast
+
+import torch
+
 from ..codes import CLOSED_FORM, anchor_codes
 from ..models.hash_model import sign_codes
 from .base import CodeAttack
+from .knowledge import Knowledge
 
 CODES = ("clean", "anchor") + tuple(sorted(CLOSED_FORM))
 
@@ -32,15 +37,15 @@ class ChosenCodeAttack(CodeAttack):
         self.code = code
         self.needs_knowledge = code != "clean"
 
-    def _codes(self, labels, knowledge, ids):
+    def _codes(self, labels: torch.Tensor, knowledge: Knowledge, ids: List[int]) -> torch.Tensor:
         if self.code == "anchor":
-            return anchor_codes(labels, knowledge.codes, knowledge.labels, n_anchors=9, seed=self.seed, ids=ids)
+            return cast(torch.Tensor, anchor_codes(labels, knowledge.codes, knowledge.labels, n_anchors=9, seed=self.seed, ids=ids))
         return CLOSED_FORM[self.code](labels, knowledge.codes, knowledge.labels)
 
-    def reference_codes(self, x, labels, knowledge, ids):
+    def reference_codes(self, x: torch.Tensor, labels: torch.Tensor, knowledge: Knowledge, ids: List[int]) -> torch.Tensor:
         if self.code == "clean":
             return sign_codes(self.model(x))
         return self._codes(labels, knowledge, ids)
 
-    def target_codes(self, target_labels, knowledge, ids):
+    def target_codes(self, target_labels: torch.Tensor, knowledge: Knowledge, ids: List[int]) -> torch.Tensor:
         return self._codes(target_labels, knowledge, ids)

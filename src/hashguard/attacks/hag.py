@@ -19,8 +19,11 @@ Example:
 
 from __future__ import annotations
 
+import torch
+
 from ..models.hash_model import sign_codes
 from .base import CodeAttack
+from .context import AttackContext
 from .registry import register_attack
 
 
@@ -37,13 +40,14 @@ class HammingAttack(CodeAttack):
         self.margin = float(margin)
         self.balance = float(balance)
 
-    def prepare(self, x, labels, target_labels, knowledge, ids):
-        clean = self.model(x)
-        ref = sign_codes(clean)
-        return {"reference": ref, "goal": -ref, "clean": clean}
+    def prepare(self, ctx: AttackContext) -> None:
+        clean = self.model(ctx.x)
+        ctx.reference = sign_codes(clean)
+        ctx.goal = -ctx.reference
+        ctx.per_query["clean"] = clean
 
-    def code_loss(self, h, ctx):
-        clean, ref = ctx["clean"], ctx["reference"]
+    def code_loss(self, h: torch.Tensor, ctx: AttackContext) -> torch.Tensor:
+        clean, ref = ctx.per_query["clean"], ctx.required("reference")
         mask = ((h.detach() - ref).abs() < 1 + self.margin).to(h.dtype)
         count = mask.sum(1)
         inner = (mask * h * clean).sum(1) / (count + 1e-8)

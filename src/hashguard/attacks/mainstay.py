@@ -17,10 +17,14 @@ Example:
 
 from __future__ import annotations
 
+from typing import List
+
 import torch
 
 from ..codes import mainstay_codes
 from .base import CodeAttack
+from .context import AttackContext
+from .knowledge import Knowledge
 from .registry import register_attack
 
 LOSSES = ("linear", "margin")
@@ -53,13 +57,13 @@ class MainstayAttack(CodeAttack):
             raise ValueError(f"unknown mainstay loss {loss!r}; valid choices: {', '.join(LOSSES)}")
         self.loss = loss
 
-    def reference_codes(self, x, labels, knowledge, ids):
+    def reference_codes(self, x: torch.Tensor, labels: torch.Tensor, knowledge: Knowledge, ids: List[int]) -> torch.Tensor:
         return mainstay_codes(labels, knowledge.codes, knowledge.labels)
 
-    def target_codes(self, target_labels, knowledge, ids):
+    def target_codes(self, target_labels: torch.Tensor, knowledge: Knowledge, ids: List[int]) -> torch.Tensor:
         return mainstay_codes(target_labels, knowledge.codes, knowledge.labels)
 
-    def code_loss(self, h, ctx):
+    def code_loss(self, h: torch.Tensor, ctx: AttackContext) -> torch.Tensor:
         if self.loss == "margin":
-            return saat_margin_loss(h, ctx["goal"], self.targeted)
+            return saat_margin_loss(h, ctx.required("goal"), self.targeted)
         return super().code_loss(h, ctx)

@@ -23,11 +23,15 @@ Example:
 
 from __future__ import annotations
 
+from typing import List, Tuple
+
 import torch
 
 from .._random import per_sample_rand, sample_generators
+from .anchors import checked_anchor_codes
 from .base import CodeAttack
-from .p2p import checked_anchor_codes
+from .context import AttackContext
+from .knowledge import Knowledge
 from .registry import register_attack
 
 
@@ -45,20 +49,15 @@ class NoiseAugmentedAttack(CodeAttack):
         self.noise = float(noise)
         self.noise_weight = float(noise_weight)
 
-    def target_codes(self, target_labels, knowledge, ids):
+    def target_codes(self, target_labels: torch.Tensor, knowledge: Knowledge, ids: List[int]) -> torch.Tensor:
         return checked_anchor_codes(target_labels, knowledge, n_anchors=1, seed=self.seed, ids=ids)
 
-    def prepare(self, x, labels, target_labels, knowledge, ids):
-        ctx = super().prepare(x, labels, target_labels, knowledge, ids)
-        ctx["ids"] = torch.as_tensor(ids, dtype=torch.long, device=x.device)  # subset by device masks
-        return ctx
-
-    def objective(self, x_adv, alpha, ctx):
-        goal = ctx["goal"]
+    def objective(self, x_adv: torch.Tensor, ctx: AttackContext, *, t: int, alpha: float) -> Tuple[torch.Tensor, torch.Tensor]:
+        goal = ctx.required("goal")
         h = self.model(x_adv, alpha)
         loss = (h - goal).abs().mean(1)
         if self.noise_weight and self.noise > 0:
-            gens = sample_generators(self.seed * 7919 + self.iteration, ctx["ids"].tolist(), x_adv.device)
+            gens = sample_generators(self.seed * 7919 + t, ctx.id_list, x_adv.device)
             n = (per_sample_rand(gens, x_adv.shape[1:], device=x_adv.device) * 2 - 1) * self.noise
             h_noisy = self.model((x_adv + n).clamp(0, 1), alpha)
             loss = loss + self.noise_weight * (h_noisy - goal).abs().mean(1)

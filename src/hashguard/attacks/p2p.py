@@ -13,8 +13,13 @@ Example:
 
 from __future__ import annotations
 
-from ..codes import anchor_codes
+from typing import List
+
+import torch
+
+from .anchors import checked_anchor_codes
 from .base import CodeAttack
+from .knowledge import Knowledge
 from .registry import register_attack
 
 
@@ -28,21 +33,5 @@ class PointToPointAttack(CodeAttack):
     def __init__(self, model, *, eps=8 / 255, step=1 / 255, steps=2000, **engine):
         super().__init__(model, eps=eps, step=step, steps=steps, **engine)
 
-    def target_codes(self, target_labels, knowledge, ids):
+    def target_codes(self, target_labels: torch.Tensor, knowledge: Knowledge, ids: List[int]) -> torch.Tensor:
         return checked_anchor_codes(target_labels, knowledge, n_anchors=self.n_anchors, seed=self.seed, ids=ids)
-
-
-def checked_anchor_codes(target_labels, knowledge, *, n_anchors, seed, ids):
-    """Anchor codes that refuse a target label no reference sample shares (an all-+1 code would
-    silently stand in for it)."""
-    codes, used = anchor_codes(target_labels, knowledge.codes, knowledge.labels,
-                               n_anchors=n_anchors, seed=seed, ids=ids, return_indices=True)
-    missing = (used < 0).all(1).nonzero().flatten()
-    if missing.numel():
-        i = int(missing[0])
-        raise ValueError(
-            f"no reference sample carries any class of target label {target_labels[i].nonzero().flatten().tolist()} "
-            f"(query {ids[i]}); draw targets from labels the attacker's reference set has (draw_target_labels with "
-            "pool_labels=knowledge.labels) or pass a larger reference set"
-        )
-    return codes

@@ -22,10 +22,14 @@ Example:
 
 from __future__ import annotations
 
+from typing import List
+
 import torch
 
 from ..codes import pharos_codes
 from .base import CodeAttack
+from .context import AttackContext
+from .knowledge import Knowledge
 from .registry import register_attack
 
 
@@ -50,11 +54,11 @@ class PharosGuidedAttack(CodeAttack):
             raise ValueError(f"margin t must lie in (-1, 0) (PgA Eq. 12), got {margin}")
         self.margin = float(margin)
 
-    def reference_codes(self, x, labels, knowledge, ids):
+    def reference_codes(self, x: torch.Tensor, labels: torch.Tensor, knowledge: Knowledge, ids: List[int]) -> torch.Tensor:
         return pharos_codes(labels, knowledge.codes, knowledge.labels)
 
-    def target_codes(self, target_labels, knowledge, ids):
+    def target_codes(self, target_labels: torch.Tensor, knowledge: Knowledge, ids: List[int]) -> torch.Tensor:
         return pharos_codes(target_labels, knowledge.codes, knowledge.labels)
 
-    def code_loss(self, h, ctx):
-        return pharos_margin_loss(h, ctx["goal"], self.margin)
+    def code_loss(self, h: torch.Tensor, ctx: AttackContext) -> torch.Tensor:
+        return pharos_margin_loss(h, ctx.required("goal"), self.margin)

@@ -11,8 +11,13 @@ Example:
 
 from __future__ import annotations
 
+from typing import List
+
+import torch
+
 from ..codes import pharos_codes
 from .base import CodeAttack
+from .knowledge import Knowledge
 from .registry import register_attack
 
 
@@ -23,8 +28,8 @@ class PharosGuidedAttackLinear(CodeAttack):
     def __init__(self, model, *, eps=8 / 255, step=1 / 255, steps=100, random_start=True, **engine):
         super().__init__(model, eps=eps, step=step, steps=steps, random_start=random_start, **engine)
 
-    def reference_codes(self, x, labels, knowledge, ids):
+    def reference_codes(self, x: torch.Tensor, labels: torch.Tensor, knowledge: Knowledge, ids: List[int]) -> torch.Tensor:
         return pharos_codes(labels, knowledge.codes, knowledge.labels)
 
-    def target_codes(self, target_labels, knowledge, ids):
+    def target_codes(self, target_labels: torch.Tensor, knowledge: Knowledge, ids: List[int]) -> torch.Tensor:
         return pharos_codes(target_labels, knowledge.codes, knowledge.labels)

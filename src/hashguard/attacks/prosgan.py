@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 
+from .._repr import dataclass_changes
+from .context import AttackContext
 from .prosgan_networks import ProsGANConfig, ProsGANGenerator, prosgan_generate, train_prosgan
+from .prototype_attack import PrototypeCodeAttack
 from .registry import register_attack
 from .targets import unique_labels
-from .tha import PrototypeCodeAttack
 
 
 @register_attack("prosgan")
@@ -56,6 +58,11 @@ class ProsGANAttack(PrototypeCodeAttack):
         self.gan_config.validate()
         self.generator: Optional[ProsGANGenerator] = None
 
+    def repr_settings(self) -> Dict[str, Any]:
+        settings = super().repr_settings()
+        changed = dataclass_changes(self.gan_config, ProsGANConfig(seed=self.seed))
+        return {**settings, "gan": changed} if changed else settings
+
     def fit(self, knowledge, train=None, *, progress=False):
         if train is None:
             raise ValueError("prosgan trains a generator on images: call fit(knowledge, splits.train)")
@@ -70,9 +77,12 @@ class ProsGANAttack(PrototypeCodeAttack):
         self.fit_seconds += time.perf_counter() - start
         return self
 
-    def run(self, x, labels, target_labels, ctx, database, ids):
+    def run(self, ctx: AttackContext) -> Tuple[torch.Tensor, torch.Tensor]:
+        """One generator pass instead of the shared loop: ``G(x, r_t)``, projected."""
         if self.generator is None:
             raise ValueError("prosgan has no trained generator: call attack.fit(knowledge, splits.train) first")
-        x_adv = prosgan_generate(self.generator, self.prototype_net, x, target_labels, eps=self.eps)
-        self._extra = {"fit_seconds": self.fit_seconds}
-        return self.project(x_adv, x), torch.ones(x.shape[0], dtype=torch.long)
+        x_adv = prosgan_generate(self.generator, self.prototype_net, ctx.x, ctx.required("target_labels"), eps=self.eps)
+        return self.project(x_adv, ctx.x), torch.ones(ctx.x.shape[0], dtype=torch.long)
+
+    def result_extra(self) -> Dict[str, Any]:
+        return {"fit_seconds": self.fit_seconds}

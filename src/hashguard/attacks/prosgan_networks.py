@@ -53,6 +53,7 @@ Deviations from the paper:
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -64,6 +65,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from .._validation import check_images, check_labels
 from ..data.batching import iterate_batches, load_images
+from ..models.modes import eval_frozen, inputs_in_unit_range
 
 __all__ = [
     "ProsGANConfig",
@@ -294,9 +296,9 @@ def _linear_decay(epochs: int) -> Callable[[int], float]:
 
 
 def train_prosgan(
-    model: Any,
+    model: nn.Module,
     train: Any,
-    prototype: Any,
+    prototype: Any,  # a PrototypeNet (or a callable label -> (feature, code))
     *,
     label_pool: torch.Tensor,
     eps: Optional[float] = 8 / 255,
@@ -355,19 +357,11 @@ def train_prosgan(
 
     device = next(model.parameters()).device
     pool = label_pool.detach().float().cpu()
-    proto_training = prototype.training if isinstance(prototype, nn.Module) else None
-    if isinstance(prototype, nn.Module):
-        prototype.eval()
-    model_training = model.training
-    flags = [p.requires_grad for p in model.parameters()]
-    check_inputs = getattr(model, "check_inputs", None)
-    bar = None
-    try:
-        model.eval()
-        for param in model.parameters():
-            param.requires_grad_(False)
-        if check_inputs is not None:
-            model.check_inputs = False  # every input below is projected into [0, 1]
+    with contextlib.ExitStack() as scope:
+        scope.enter_context(eval_frozen(model))  # gradients flow through the victim, never into it
+        if isinstance(prototype, nn.Module):
+            scope.enter_context(eval_frozen(prototype))
+        scope.enter_context(inputs_in_unit_range())  # every input below is projected into [0, 1]
         feature_dim = _run_prototype(prototype, pool[:1], device)[0].shape[1]
 
         with torch.random.fork_rng(devices=[]):
@@ -387,7 +381,7 @@ def train_prosgan(
         steps = math.ceil(n / config.batch_size)
         if config.batches_per_epoch is not None:
             steps = min(steps, int(config.batches_per_epoch))
-        bar = tqdm(total=int(config.epochs) * steps, desc="training ProS-GAN", disable=not progress)
+        bar = scope.enter_context(tqdm(total=int(config.epochs) * steps, desc="training ProS-GAN", disable=not progress))
         history: List[Dict[str, Any]] = []
         step = 0
         for epoch in range(1, int(config.epochs) + 1):
@@ -442,16 +436,6 @@ def train_prosgan(
                 count = d_steps if k == "loss_d" else g_steps
                 record[k] = float(sums[k]) / count if count else float("nan")
             history.append(record)
-    finally:
-        if bar is not None:
-            bar.close()
-        for p, flag in zip(model.parameters(), flags, strict=True):
-            p.requires_grad_(flag)
-        model.train(model_training)
-        if check_inputs is not None:
-            model.check_inputs = check_inputs
-        if proto_training is not None:
-            prototype.train(proto_training)
     G.eval()
     G.history = history
     return G
@@ -480,21 +464,15 @@ def prosgan_generate(
     if target_labels.shape[0] != x.shape[0]:
         raise ValueError(f"got {x.shape[0]} images but {target_labels.shape[0]} target labels")
     device = next(generator.parameters()).device
-    g_training = generator.training
-    proto_training = prototype.training if isinstance(prototype, nn.Module) else None
-    generator.eval()
-    if isinstance(prototype, nn.Module):
-        prototype.eval()
     parts = []
-    try:
+    with contextlib.ExitStack() as scope:
+        scope.enter_context(eval_frozen(generator))
+        if isinstance(prototype, nn.Module):
+            scope.enter_context(eval_frozen(prototype))
         for i in range(0, x.shape[0], int(batch_size)):
             xb = x[i : i + batch_size].to(device=device, dtype=torch.float32)
             r_t, _ = _run_prototype(prototype, target_labels[i : i + batch_size].float(), device)
             parts.append(_project(generator(xb, r_t), xb, eps).to(x.device))
-    finally:
-        generator.train(g_training)
-        if proto_training is not None:
-            prototype.train(proto_training)
     if not parts:
         return x.clone()
     return torch.cat(parts).to(x.dtype)

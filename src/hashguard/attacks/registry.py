@@ -6,6 +6,7 @@ import inspect
 from typing import Any, Dict, List, Optional, Set
 
 from .._registry import Registry
+from ..errors import InputError
 
 ATTACKS = Registry("attack")
 
@@ -24,32 +25,40 @@ def list_attacks(targeted: bool | None = None) -> List[str]:
     return [n for n in names if getattr(ATTACKS.get(n), key)]
 
 
-def check_attack_params(name: str, params: Dict[str, Any]) -> None:
-    """Raise ``ValueError`` if attack ``name`` is unknown, lacks the mode ``params["targeted"]``
-    asks for, or takes none of some key of ``params``; builds nothing."""
+def check_attack_params(name: str, params: Dict[str, Any], *, syntax: str = "python") -> Dict[str, Any]:
+    """Raise ``ValueError`` (an ``InputError``) if attack ``name`` is unknown, lacks the mode
+    ``params["targeted"]`` asks for, takes none of some key of ``params``, or a value has the wrong
+    type or range (``attacks.schema``); builds nothing. Returns the values normalised (``10.0`` ->
+    10, ``"8/255"`` -> 0.0314). ``syntax`` is how they were written (``"toml"``, ``"cli"``,
+    ``"python"``), for the example fix in the message."""
+    from .._params import check_params
+    from .schema import attack_schema
+
     cls = ATTACKS.get(name)
-    targeted = bool(params.get("targeted", False))
-    if targeted and not cls.supports_targeted:
-        raise ValueError(
-            f"attack {name!r} has no targeted mode; targeted attacks: {', '.join(list_attacks(True))}"
-        )
-    if not targeted and not cls.supports_untargeted:
-        raise ValueError(
-            f"attack {name!r} is targeted only; pass targeted=True (--targeted), or choose an untargeted "
-            f"attack: {', '.join(list_attacks(False))}"
-        )
     accepted = _parameters(cls)
     unknown = sorted(set(params) - accepted) if accepted is not None else []
     if unknown:
-        raise ValueError(
+        raise InputError(
             f"attack {name!r} has no parameter {', '.join(repr(k) for k in unknown)}; "
             f"valid parameters: {', '.join(sorted(accepted or ()))}"
         )
+    checked = check_params(cls.name, attack_schema(cls.name), params, syntax=syntax)
+    targeted = bool(checked.get("targeted", False))
+    if targeted and not cls.supports_targeted:
+        raise InputError(
+            f"attack {name!r} has no targeted mode; targeted attacks: {', '.join(list_attacks(True))}"
+        )
+    if not targeted and not cls.supports_untargeted:
+        raise InputError(
+            f"attack {name!r} is targeted only; pass targeted=True (--targeted), or choose an untargeted "
+            f"attack: {', '.join(list_attacks(False))}"
+        )
+    return checked
 
 
 def create_attack(name: str, model: Any, **params: Any):
     """Build the attack ``name`` on ``model``; unknown names list the valid choices."""
-    check_attack_params(name, params)
+    params = check_attack_params(name, params)
     return ATTACKS.get(name)(model, **params)
 
 

@@ -25,11 +25,14 @@ Example:
 
 from __future__ import annotations
 
+from typing import Tuple
+
 import torch
 
 from ..codes.similarity import shares
 from ..models.hash_model import sign_codes
 from .base import Attack
+from .context import AttackContext
 from .registry import register_attack
 
 
@@ -44,17 +47,16 @@ class SmartDeepHashingAttack(Attack):
         self.z = float(z if z is not None else (-0.3 if self.targeted else 0.5))
         self.weight = float(weight)
 
-    def prepare(self, x, labels, target_labels, knowledge, ids):
-        ref = knowledge.codes
-        pos = shares(target_labels if self.targeted else labels, knowledge.labels)
-        ctx = {"x": x, "positives": pos, "_ref": ref}
+    def prepare(self, ctx: AttackContext) -> None:
+        """Which reference codes are relevant to each query (and its own clean code, untargeted)."""
+        labels = ctx.required("target_labels") if self.targeted else ctx.labels
+        ctx.per_query["positives"] = shares(labels, ctx.reference_set.labels)
         if not self.targeted:
             # no relevant reference image: push away from the query's own clean code (SAAT's rule)
-            ctx["own"] = sign_codes(self.model(x))
-        return ctx
+            ctx.per_query["own"] = sign_codes(self.model(ctx.x))
 
-    def code_loss(self, h, ctx):
-        ref, pos = ctx["_ref"], ctx["positives"]
+    def code_loss(self, h: torch.Tensor, ctx: AttackContext) -> torch.Tensor:
+        ref, pos = ctx.reference_set.codes, ctx.per_query["positives"]
         k = h.shape[1]
         sp, sn = torch.sigmoid(self.sigma * h), torch.sigmoid(-self.sigma * h)
         if self.targeted:  # d_t at r_k = +1 and at r_k = -1
@@ -68,14 +70,14 @@ class SmartDeepHashingAttack(Attack):
         n_pos = pos.sum(1)
         surrogate = (pos * w * dist).sum(1) / n_pos.clamp_min(1)
         if not self.targeted:
-            own = ctx["own"]
+            own = ctx.per_query["own"]
             d_own = 0.5 * (a + c).sum(1) + 0.5 * ((a - c) * own).sum(1)
             w_own = ((k - (code * own).sum(1)) / 2).clamp_min(0.5).pow(-self.z)
             surrogate = torch.where(n_pos > 0, surrogate, d_own * w_own)
             surrogate = -surrogate
         return self.weight / k * surrogate
 
-    def objective(self, x_adv, alpha, ctx):
+    def objective(self, x_adv: torch.Tensor, ctx: AttackContext, *, t: int, alpha: float) -> Tuple[torch.Tensor, torch.Tensor]:
         h = self.model(x_adv, alpha)
-        mse = (x_adv - ctx["x"]).pow(2).flatten(1).mean(1)
+        mse = (x_adv - ctx.x).pow(2).flatten(1).mean(1)
         return mse + self.code_loss(h, ctx), h

@@ -15,54 +15,8 @@ Example:
 
 from __future__ import annotations
 
-import time
-from dataclasses import replace
-from typing import Any, Dict, Optional
-
-from ..codes.prototype import PrototypeConfig, load_prototype_net, train_prototype_net
-from .base import CodeAttack
+from .prototype_attack import PrototypeCodeAttack
 from .registry import register_attack
-from .targets import unique_labels
-
-
-class PrototypeCodeAttack(CodeAttack):
-    """A targeted attack toward the sign of a learned PrototypeNet code (THA, ProS-GAN)."""
-
-    supports_untargeted = False
-    prototype_loss = "circle"
-
-    def __init__(self, model, *, prototype: Optional[Dict[str, Any]] = None, prototype_path=None, **engine):
-        super().__init__(model, **engine)
-        base = PrototypeConfig(loss=self.prototype_loss, seed=self.seed)
-        try:
-            self.prototype_config = replace(base, **(prototype or {}))
-        except TypeError as err:
-            raise ValueError(f"bad prototype settings {prototype!r}: {err}") from None
-        self.prototype_net = None
-        self.fit_seconds = 0.0
-        if prototype_path is not None:
-            self.prototype_net = load_prototype_net(prototype_path, map_location=model.device)
-
-    def fit_prototype(self, knowledge, *, progress=False):
-        start = time.perf_counter()
-        self.prototype_net = train_prototype_net(
-            knowledge.codes, knowledge.labels, label_pool=unique_labels(knowledge.labels).to(knowledge.codes.device),
-            config=self.prototype_config, progress=progress,
-        )
-        self.fit_seconds += time.perf_counter() - start
-        return self.prototype_net
-
-    def fit(self, knowledge, train=None, *, progress=False):
-        if self.prototype_net is None:
-            self.fit_prototype(knowledge.to(self.model.device), progress=progress)
-        return self
-
-    def target_codes(self, target_labels, knowledge, ids):
-        if self.prototype_net is None:
-            self.fit(knowledge)
-        net = self.prototype_net
-        assert net is not None  # fitted above
-        return net.codes(target_labels.to(next(net.parameters()).device)).to(target_labels.device)
 
 
 @register_attack("tha")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 import numpy as np
 import torch
@@ -194,6 +194,32 @@ def evaluate_attack(
     return out
 
 
+SPLIT_FIELDS = ("data_dir", "image_size", "resize")  # compared when both descriptions give them
+
+
+def check_surrogate_data(victim: Mapping[str, Any], surrogate: Mapping[str, Any]) -> None:
+    """Raise ``ValueError`` unless a transfer surrogate was trained on the victim's dataset split.
+
+    ``victim`` and ``surrogate`` describe the data each model was trained on: a checkpoint's
+    config, a benchmark model's identity, or any mapping with ``dataset``. The datasets must be
+    equal; the split ``seed`` when the victim's description has one (a surrogate without one
+    counts as seed 0); ``data_dir``, ``image_size`` and ``resize`` when both give them. A
+    surrogate of another split would encode a reference set whose labels and images differ from
+    the victim's queries and database.
+    """
+    differs = victim.get("dataset") != surrogate.get("dataset")
+    if "seed" in victim:
+        differs = differs or int(surrogate.get("seed", 0)) != int(victim["seed"])
+    details = [f"{key} {surrogate[key]!r} vs {victim[key]!r}" for key in SPLIT_FIELDS
+               if key in victim and key in surrogate and surrogate[key] != victim[key]]
+    if differs or details:
+        raise ValueError(
+            f"surrogate was trained on {surrogate.get('dataset')} (seed {surrogate.get('seed', 0)}) but the victim on "
+            f"{victim.get('dataset')} (seed {victim.get('seed', 0)})" + (f" ({'; '.join(details)})" if details else "")
+            + "; use models of the same dataset split"
+        )
+
+
 def run_attack(
     model: HashModel,
     splits,
@@ -210,6 +236,8 @@ def run_attack(
     progress: bool = False,
     cache: Optional[Dict[Any, Any]] = None,
     return_details: bool = False,
+    victim_data: Optional[Mapping[str, Any]] = None,
+    surrogate_data: Optional[Mapping[str, Any]] = None,
 ):
     """Run ``method`` on ``model`` (the victim) under the protocol; return the metrics record.
 
@@ -227,7 +255,13 @@ def run_attack(
         return_details: also return a dict with what the record summarises (``x``, ``labels``,
             ``target_labels``, ``query_indices``, ``clean_codes``, ``database`` and the
             ``AttackResult``), e.g. to draw retrieval examples: ``record, details = run_attack(...)``.
+        victim_data, surrogate_data: what data the victim and the surrogate were trained on
+            (checkpoint configs, benchmark identities); with a surrogate and both given, a
+            surrogate of another dataset split is refused before any work
+            (:func:`check_surrogate_data`).
     """
+    if surrogate is not None and victim_data is not None and surrogate_data is not None:
+        check_surrogate_data(victim_data, surrogate_data)
     cache = {} if cache is None else cache
     attacker = surrogate if surrogate is not None else model
     params = dict(params or {})

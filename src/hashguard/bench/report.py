@@ -28,6 +28,7 @@ from typing import Dict, List, Optional, Tuple
 
 from .. import __version__
 from .._atomic import atomic_write_bytes, atomic_write_text
+from .._paths import check_output_dir, path_inside
 from . import figures
 from .plan import (
     ATTACK,
@@ -490,10 +491,10 @@ def _figures(doc: _Doc, res: _Results) -> None:
                            f"{res.label(m)}, {n} queries; dotted: theory rows")
         for r in res.runs_of(ATTACK, m):
             rec = res.record(r)
-            path = rec and rec["metrics"].get("example_figure")
-            if path and (res.out / path).is_file():
+            path = path_inside(res.out, rec["metrics"].get("example_figure"), "figure") if rec else None
+            if path is not None:  # only a file inside the results folder: records can be edited
                 mode = "targeted" if r.config["targeted"] else "untargeted"
-                doc.figure((res.out / path).read_bytes(),
+                doc.figure(path.read_bytes(),
                            f"retrieval examples, {r.config['method']} ({mode}), {res.label(m)}: benign query, adversarial "
                            "query, perturbation x(0.5/eps), then the top-10 of each; green = "
                            + ("carries the target label" if mode == "targeted" else "relevant") + ", red = not")
@@ -527,6 +528,7 @@ def build_report(out: str | Path, *, run_seconds: Optional[float] = None) -> _Do
 def write_report(out: str | Path, *, run_seconds: Optional[float] = None) -> Dict[str, str]:
     """Write ``report.md`` (+ ``report_files/*.png``) and ``report.html`` into ``out``; return their paths."""
     out = Path(out)
+    check_output_dir(out, files=("report.md", "report.html"), subdirs=("report_files",))
     doc = build_report(out, run_seconds=run_seconds)
     for block in doc.blocks:
         if block[0] == "fig":

@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
 from .._atomic import atomic_write_bytes, atomic_write_json
+from .._lock import folder_lock
+from .._paths import check_output_dir
 from ..data.batching import load_images
 from .grid import run_grid
 from .plan import ATTACK, CONVERGENCE, DEFENSE, REATTACK, TRAIN, TRANSFER, Run, is_external, plan
@@ -231,6 +233,7 @@ def _attack(ctx: _Context, run: Run, example: bool):
         victim, splits, c["method"], targeted=c["targeted"], n_queries=n, seed=ctx.spec.seed, topk=ctx.topk(splits),
         surrogate=surrogate, params=params, protocol_file=protocol, batch_size=c["batch_size"], progress=ctx.progress,
         cache=ctx.attack_cache(c["model"], c["surrogate"]), return_details=example,
+        victim_data=run.model, surrogate_data=run.surrogate,
     )
     record, details = out if example else (out, None)
     if details is not None and ctx.spec.example_rows > 0:
@@ -295,6 +298,7 @@ def run_bench(
     log: Optional[Callable[[str], None]] = None,
     report: bool = True,
     objects: Optional[Dict[str, Any]] = None,
+    wait: bool = False,
     select: Optional[Callable[[Run], bool]] = None,
 ) -> Dict[str, Any]:
     """Run every missing run of ``spec`` into ``out`` and (with ``report``) write the report.
@@ -305,9 +309,13 @@ def run_bench(
     ``objects``: ``{name: (model, splits)}`` for the ``[[models]]`` entries given in memory
     (``in_memory = true``; :func:`hashguard.evaluate_robustness` builds those).
 
+    ``wait``: when another process is running a grid into ``out``, wait for it to finish instead
+    of raising :class:`~hashguard.errors.BusyError` (the folder is locked for the whole run).
+
     Returns ``{"records": [...], "seconds": ..., "report": {"md": path, "html": path} or None}``.
     Raises ``ValueError`` before any work for a bad grid, a missing ``data_dir`` or a results
-    directory made with another hashguard version or protocol.
+    directory made with another hashguard version or protocol; ``OutputPathError`` /
+    ``DiskFullError`` for a results directory that cannot be written; ``BusyError`` for one in use.
     """
     spec.validate()
     spec.check_data(data_dir)
@@ -316,6 +324,14 @@ def run_bench(
         raise ValueError(f"models {missing} are given in memory: pass objects={{name: (model, splits)}}")
     spec.resolve_models()
     out = Path(out)
+    check_output_dir(out, files=(SPEC_FILE, "store.json", "report.md", "report.html"),
+                     subdirs=("records", "models", "protocols", "figures", "report_files"))
+    hint = "wait for it (--wait) or use another --out" if objects is None else "wait for it or use another out="
+    with folder_lock(out, wait=wait, log=log, hint=hint):
+        return _run_locked(spec, out, data_dir, device, progress, log, report, objects, select)
+
+
+def _run_locked(spec: BenchSpec, out: Path, data_dir, device, progress, log, report, objects, select) -> Dict[str, Any]:
     store = open_store(spec, out)
     atomic_write_json(out / SPEC_FILE, spec.to_dict())
     runs = [r for r in plan(spec) if select is None or r.role in (TRAIN, DEFENSE) or select(r)]

@@ -57,7 +57,11 @@ only evaluates the listed models; give the axes too to mix trained and existing 
 
 Unknown keys, names that are not registered (datasets, backbones, objectives, attacks,
 defenses), an attack asked for in a mode it does not support, or a step override for a method
-that is not in the lists raise ``ValueError`` naming the problem and the valid choices.
+that is not in the lists raise ``ValueError`` naming the problem and the valid choices. So does a
+value of the wrong type or out of range, anywhere: every ``[train]`` field, every attack's and
+defense's ``params`` (their schemas: ``attacks.schema``, ``defenses.schema``), bits (1 to 4096),
+eps, and booleans such as ``pretrained``, which must be ``true`` / ``false``, never text. All of
+it is checked when the grid is read, before any run.
 """
 
 from __future__ import annotations
@@ -69,6 +73,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
+
+from .._params import Param
+from ..errors import InputError
 
 ALL = "all"
 
@@ -193,7 +200,8 @@ class BenchSpec:
 
     def validate(self, *, check_files: bool = True) -> BenchSpec:
         """Check every setting and name; expand ``"all"``; raise ``ValueError`` on the first problem."""
-        from ..attacks import list_attacks, parse_eps
+        from .._params import EPS, check_bits, check_value
+        from ..attacks import list_attacks
         from ..data import list_datasets
         from ..defenses import list_defenses
         from ..hashing import TrainConfig, list_hashing
@@ -212,9 +220,12 @@ class BenchSpec:
                              "or existing models under [[models]]")
         _names(self.backbones, list_backbones(), "backbone", "backbones")
         _names(self.objectives, list_hashing(), "hashing objective", "objectives")
+        if not isinstance(self.bits, list):
+            raise ValueError(f"bits must be a list of code lengths such as [16, 32, 64], got {self.bits!r}")
         for b in self.bits:
             if isinstance(b, bool) or not isinstance(b, int) or b < 1:
                 raise ValueError(f"bits must be positive integers, got {b!r} in bits = {self.bits}")
+            check_bits(b, syntax="toml")
         for key in ("datasets", "backbones", "objectives", "bits"):
             values = getattr(self, key)
             if len(set(values)) != len(values):
@@ -225,19 +236,14 @@ class BenchSpec:
         _int(self.queries, "queries (0 = the whole query split)", 0)
         _int(self.batch_size, "batch_size", 1)
         _int(self.example_rows, "example_rows", 0)
-        try:
-            self.eps = float(parse_eps(self.eps)) if isinstance(self.eps, str) else float(self.eps)
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"eps must be a number or a fraction like \"8/255\", got {self.eps!r} ({err})") from None
-        if not 0 < self.eps <= 1:
-            raise ValueError(f"eps must be in (0, 1] (pixel units), got {self.eps}")
+        self.eps = float(check_value("eps", EPS, self.eps, syntax="toml"))
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ValueError(f"name must be text (how the report calls the grid), got {self.name!r}")
+        check_value("pretrained", PRETRAINED, self.pretrained, syntax="toml")
         if self.topk != "default":
             _int(self.topk, 'topk ("default", or an int; 0 = the whole database)', 0)
         _check_keys(self.train, [f for f in _fields(TrainConfig) if f not in ("seed", "num_workers")], "[train]")
-        try:
-            TrainConfig(**self.train).validate()
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"[train]: {err}") from None
+        TrainConfig(**self.train).validate(syntax="toml")  # type and range of every field
 
         untargeted, targeted = list_attacks(targeted=False), list_attacks(targeted=True)
         for section, obj in (("attacks", self.attacks), ("defenses", self.defenses), ("transfer", self.transfer)):
@@ -349,6 +355,8 @@ def _attack_names(values: Any, valid: List[str], where: str, mode: str) -> List[
     return list(values)
 
 
+PRETRAINED = Param("bool", example=True, note="start the backbones from ImageNet weights")
+
 # set by the grid itself (eps, seed, batch_size, steps tables, the attack lists), never per method
 RESERVED_ATTACK_PARAMS = ("targeted", "eps", "seed", "batch_size", "steps")
 RESERVED_DEFENSE_PARAMS = ("seed", "epochs")
@@ -374,9 +382,9 @@ def _attack_settings(attacks: Any, params: Dict[str, Any], section: str) -> None
             raise ValueError(f"params of {method!r} in [{section}] set {', '.join(map(repr, reserved))}, which the grid "
                              "sets itself (eps, seed, batch_size at the top level; iterations in steps = {...})")
         try:
-            check_attack_params(method, {**extra, "targeted": targeted})
+            check_attack_params(method, {**extra, "targeted": targeted}, syntax="toml")
         except ValueError as err:
-            raise ValueError(f"[{section}]: {err}") from None
+            raise InputError(f"[{section}]: {err}") from None
 
 
 def _defense_settings(params: Dict[str, Dict[str, Any]]) -> None:
@@ -388,9 +396,9 @@ def _defense_settings(params: Dict[str, Dict[str, Any]]) -> None:
             raise ValueError(f"params of defense {method!r} set {', '.join(map(repr, reserved))}, which the grid sets "
                              "itself (seed at the top level, epochs under [defenses])")
         try:
-            check_defense_params(method, extra)
+            check_defense_params(method, extra, syntax="toml")
         except ValueError as err:
-            raise ValueError(f"[defenses]: {err}") from None
+            raise InputError(f"[defenses]: {err}") from None
 
 
 def _overrides(mapping: Any, allowed: List[str], where: str, *, positive: bool = False) -> None:

@@ -46,13 +46,16 @@ class ATRDH(Defense):
         self.prototype_opt = torch.optim.Adam(self.prototype.parameters(), lr=self.params["prototype_lr"], betas=(0.5, 0.999))
         self.target_gen = torch.Generator().manual_seed(self.config.seed + 1)
 
-    def inner_target_labels(self, labels):
-        pick = torch.randint(0, self.pool.shape[0], (labels.shape[0],), generator=self.target_gen)
-        self._targets = self.pool[pick.to(self.pool.device)]
-        return self._targets
+    def inner_target_labels(self, y: torch.Tensor) -> torch.Tensor:
+        """Uniform draws (from the run's seed) among the distinct training labels."""
+        pick = torch.randint(0, self.pool.shape[0], (y.shape[0],), generator=self.target_gen)
+        return self.pool[pick.to(self.pool.device)]
 
-    def reference(self, y, idx):
-        targets = self.inner_target_labels(y)
+    def reference(self, y, idx, target_labels=None):
+        """One Adam step of the PrototypeNet on the batch's targets, then their prototype codes."""
+        if target_labels is None:
+            raise ValueError("ATRDH guides its inner attack toward target labels: pass target_labels")
+        targets = target_labels
         self.prototype.train()
         _, h, _ = self.prototype(targets)
         loss = circle_prototype_loss(h, targets, self.B, self.objective.Y)

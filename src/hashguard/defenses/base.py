@@ -34,6 +34,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .._atomic import atomic_torch_save
+from .._repr import dataclass_changes, describe, same_value
 from ..attacks import create_attack
 from ..data.batching import count_batches, iterate_batches
 from ..hashing.base import HashingObjective
@@ -117,8 +118,6 @@ class Defense:
         config overrides: any :class:`DefenseConfig` field as a keyword.
     """
 
-    _targets: Optional[torch.Tensor] = None  # target labels of the current batch (set by targeted defenses)
-
     name = "defense"
     defaults: Dict[str, Any] = {}
     inner_attack = "mainstay"  # a code-guided attack of the registry, run with codes=
@@ -137,7 +136,7 @@ class Defense:
                 "hashguard.hashing.create_hashing(name, bits=..., train_labels=...); "
                 f"got {type(objective).__name__}"
             )
-        self.check_params(params)
+        params = self.check_params(params)
         fields = set(DefenseConfig.__dataclass_fields__)
         config_params = {k: v for k, v in params.items() if k in fields}
         self.params = {**self.method_defaults(), **{k: v for k, v in params.items() if k not in fields}}
@@ -146,32 +145,60 @@ class Defense:
         self.source = model
         self.objective: Any = objective  # a name until fit() builds the HashingObjective
 
+    def __repr__(self) -> str:
+        """``ATRDH(objective='dpsh', epochs=100, eps=8/255, step=2/255, steps=7, adv_weight=2.0)``:
+        the L_ori objective, the run length and the inner attack's budget, then every setting
+        that differs from the defense's own defaults."""
+        always = ("epochs", "eps", "step", "steps")
+        objective = self.objective if isinstance(self.objective, str) else type(self.objective)
+        items = [("objective", objective)] + [(k, getattr(self.config, k)) for k in always]
+        changed = dataclass_changes(self.config, DefenseConfig(**self.defaults))
+        items += [(k, v) for k, v in changed.items() if k not in always]
+        method = self.method_defaults()
+        items += [(k, v) for k, v in self.params.items() if k not in method or not same_value(v, method[k])]
+        return describe(type(self).__name__, items)
+
     @classmethod
     def method_defaults(cls) -> Dict[str, Any]:
         """Method-specific parameters (beyond :class:`DefenseConfig`) and their defaults."""
         return {}
 
     @classmethod
-    def check_params(cls, params: Dict[str, Any]) -> None:
-        """Raise ``ValueError`` naming the valid parameters if ``params`` has a key this defense lacks."""
+    def check_params(cls, params: Dict[str, Any], *, syntax: str = "python") -> Dict[str, Any]:
+        """Raise ``ValueError`` (an ``InputError``) naming the valid parameters if ``params`` has a key
+        this defense lacks, or naming the range if a value is of the wrong type or out of range
+        (``defenses.schema``); returns the values normalised (``10.0`` -> 10)."""
+        from .._params import check_params
+        from ..errors import InputError
+        from .schema import defense_schema
+
         fields = set(DefenseConfig.__dataclass_fields__)
         allowed = fields | set(cls.method_defaults())
         unknown = sorted(set(params) - allowed)
         if unknown:
-            raise ValueError(
+            raise InputError(
                 f"defense {cls.name!r} has no parameter {', '.join(map(repr, unknown))}; valid parameters: "
                 f"{', '.join(sorted(allowed))}"
             )
+        return check_params(cls.name, defense_schema(cls.name), params, syntax=syntax)
 
     # ---------------------------------------------------------------- hooks
     def setup(self, model: HashModel, train) -> None:
         """Extra state before the first epoch (e.g. a PrototypeNet)."""
 
-    def reference(self, y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        """Codes (B, K) guiding the inner attack, from the current state."""
+    def inner_target_labels(self, y: torch.Tensor) -> Optional[torch.Tensor]:
+        """Target labels (B, C) of a targeted inner attack for the batch labels ``y`` (ATRDH
+        draws them at random), or None for an untargeted one."""
+        return None
+
+    def reference(self, y: torch.Tensor, idx: torch.Tensor, target_labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Codes (B, K) guiding the inner attack, from the current state: pushed away from, or
+        pulled toward when the batch has ``target_labels`` (from :meth:`inner_target_labels`)."""
         raise NotImplementedError
 
-    def outer_loss(self, h_ben, h_adv, y, idx, ref) -> torch.Tensor:
+    def outer_loss(self, h_ben: torch.Tensor, h_adv: torch.Tensor, y: torch.Tensor, idx: torch.Tensor,
+                   ref: torch.Tensor) -> torch.Tensor:
+        """The loss of the outer update from the benign and adversarial codes of the batch."""
         raise NotImplementedError
 
     def extra_state(self) -> Dict[str, Any]:
@@ -260,10 +287,10 @@ class Defense:
                 order = torch.randperm(len(train), generator=generator)
                 for images, labels, idx in iterate_batches(train, order, cfg.batch_size):
                     images, labels, idx = images.to(device), labels.to(device).float(), idx.to(device)
-                    self._targets = None
-                    ref = self.reference(labels, idx)
+                    targets = self.inner_target_labels(labels)
+                    ref = self.reference(labels, idx, targets)
                     ids = ((epoch - 1) * len(train) + idx).tolist()  # a fresh random start every epoch
-                    x_adv = attack(images, labels, codes=ref, ids=ids, target_labels=self._targets).x_adv
+                    x_adv = attack(images, labels, codes=ref, ids=ids, target_labels=targets).x_adv
                     model.train()
                     h_ben = model(images)
                     self.B[idx] = sign_codes(h_ben.detach())

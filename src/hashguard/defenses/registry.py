@@ -18,9 +18,11 @@ def list_defenses() -> List[str]:
     return DEFENSES.names()
 
 
-def check_defense_params(name: str, params: Dict[str, Any]) -> None:
-    """Raise ``ValueError`` for an unknown defense or a parameter it does not take; builds nothing."""
-    DEFENSES.get(name).check_params(params)
+def check_defense_params(name: str, params: Dict[str, Any], *, syntax: str = "python") -> Dict[str, Any]:
+    """Raise ``ValueError`` for an unknown defense, a parameter it does not take, or a value of the
+    wrong type or range (``defenses.schema``); builds nothing. Returns the values normalised;
+    ``syntax`` (``"toml"``, ``"cli"``, ``"python"``) is how they were written, for the example fix."""
+    return DEFENSES.get(name).check_params(params, syntax=syntax)
 
 
 def create_defense(name: str, model: Any, objective: Any, **params: Any):

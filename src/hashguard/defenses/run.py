@@ -17,6 +17,8 @@ import torch
 
 from .. import __version__
 from .._atomic import atomic_write_json
+from .._lock import file_lock
+from .._paths import check_output_file
 from ..data.batching import load_images
 from ..data.loading import load_splits
 from ..hashing import create_hashing, list_hashing
@@ -55,6 +57,22 @@ def validation_probe(splits, *, n: int = 200, steps: int = 10, topk: Optional[in
         return {"val_map": clean, "val_map_pga": attacked}
 
     return evaluate
+
+
+def check_defense_outputs(out: str | Path) -> Path:
+    """Check, before any training, that the defended model ``out``, its ``<out>.json`` and its
+    ``<out>.resume.pt`` can be written (:func:`hashguard._paths.check_output_file`)."""
+    out = Path(out)
+    for path in (out, out.with_name(out.name + ".json"), out.with_name(out.name + ".resume.pt")):
+        check_output_file(path)
+    return out
+
+
+def defense_lock(out: Path, log=None):
+    """One process at a time per defended model: two runs with one ``out`` would share (and spoil)
+    its ``<out>.resume.pt``. The lock file ``<out>.lock`` is removed when the run ends."""
+    return file_lock(out.with_name(out.name + ".lock"), what=f"defended model {out}", log=log,
+                     hint="wait for it to finish or use another --out")
 
 
 def defend_model(
@@ -96,6 +114,7 @@ def defend_checkpoint(
 ) -> Dict[str, Any]:
     """Load ``model_path``, run defense ``method`` (``params``: epochs, seed, lr, ...) and save
     the defended checkpoint to ``out``; returns its config."""
+    check_defense_outputs(out)
     model, config = load_checkpoint(model_path, map_location=device)
     if splits is None:
         splits = load_splits(config["dataset"], int(config.get("seed", 0)), config.get("data_dir"),
@@ -103,14 +122,15 @@ def defend_checkpoint(
     objective = objective_from_config(config, torch.as_tensor(splits.train.labels).float())
     out = Path(out)
     resume = out.with_name(out.name + ".resume.pt")
-    defended, record = defend_model(
-        model, method, splits, objective=objective, params=params, resume_path=resume,
-        eval_queries=eval_queries, eval_steps=eval_steps, progress=progress, log=log,
-    )
-    new_config = dict(config)
-    new_config.update({"defense": record, "defended_from": str(model_path), "version": __version__})
-    save_checkpoint(out, defended, new_config)
-    resume.unlink(missing_ok=True)
+    with defense_lock(out, log):
+        defended, record = defend_model(
+            model, method, splits, objective=objective, params=params, resume_path=resume,
+            eval_queries=eval_queries, eval_steps=eval_steps, progress=progress, log=log,
+        )
+        new_config = dict(config)
+        new_config.update({"defense": record, "defended_from": str(model_path), "version": __version__})
+        save_checkpoint(out, defended, new_config)
+        resume.unlink(missing_ok=True)
     return new_config
 
 
@@ -135,16 +155,17 @@ def defend_external(
     ``hash_method`` names the L_ori term (the objective the network was trained with)."""
     from ..models.external import file_sha256, save_weights
 
-    out = Path(out)
+    out = check_defense_outputs(out)
     resume = out.with_name(out.name + ".resume.pt")
-    defended, record = defend_model(
-        model, method, splits, objective=hash_method, params=params, resume_path=resume,
-        eval_queries=eval_queries, eval_steps=eval_steps, progress=progress, log=log,
-    )
-    save_weights(defended, out)
-    config = {**info, "hash_method": hash_method, "dataset": splits.name, "defense": record,
-              "defended_from": info.get("weights"), "weights": str(out), "weights_sha256": file_sha256(out),
-              "version": __version__}
-    atomic_write_json(out.with_name(out.name + ".json"), config)
-    resume.unlink(missing_ok=True)
+    with defense_lock(out, log):
+        defended, record = defend_model(
+            model, method, splits, objective=hash_method, params=params, resume_path=resume,
+            eval_queries=eval_queries, eval_steps=eval_steps, progress=progress, log=log,
+        )
+        save_weights(defended, out)
+        config = {**info, "hash_method": hash_method, "dataset": splits.name, "defense": record,
+                  "defended_from": info.get("weights"), "weights": str(out), "weights_sha256": file_sha256(out),
+                  "version": __version__}
+        atomic_write_json(out.with_name(out.name + ".json"), config)
+        resume.unlink(missing_ok=True)
     return config

@@ -25,7 +25,8 @@ class CodeGuidedDefense(Defense):
 
     code_builder = staticmethod(mainstay_codes)
 
-    def reference(self, y, idx):
+    def reference(self, y, idx, target_labels=None):
+        """The closed-form code of the batch labels from the current training codes B."""
         return self.code_builder(y, self.B, self.objective.Y)
 
 

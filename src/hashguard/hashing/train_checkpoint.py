@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, Optional
 import torch
 
 from .. import __version__
+from .._paths import check_output_file
 from ..models import create_hash_model, save_checkpoint
 from .base import create_hashing
 from .evaluation import retrieval_map, validation_map
@@ -51,6 +52,9 @@ def train_checkpoint(
         data_dir, image_size, resize: recorded in the config so later commands read the images
             again the same way (``data.load_splits``).
     """
+    out = Path(out)
+    for path in (out, out.with_name(out.name + ".json")):  # the checkpoint and its JSON config
+        check_output_file(path)  # before training, not after it
     config = config if config is not None else TrainConfig(seed=seed, warmup_epochs=0 if pretrained else 2)
     torch.manual_seed(seed)
     model = create_hash_model(backbone, bits, pretrained=pretrained).to(device)

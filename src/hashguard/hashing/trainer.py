@@ -29,6 +29,7 @@ from typing import Any, Callable, Dict, List, Optional
 import torch
 from tqdm.auto import tqdm
 
+from .._params import Param
 from ..data.base import ImageDataset
 from ..data.batching import count_batches as _num_batches
 from ..data.batching import iterate_batches as _batches
@@ -53,19 +54,37 @@ class TrainConfig:
     warmup_epochs: int = 0  # epochs of label-classification warm-up of a from-scratch backbone
     num_workers: int = 0  # image-decoding processes for datasets read from disk
 
-    def validate(self) -> None:
-        if self.epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
-        if self.batch_size < 2:
-            raise ValueError(f"batch_size must be >= 2 (pairwise objectives need pairs), got {self.batch_size}")
-        if self.warmup_epochs < 0:
-            raise ValueError(f"warmup_epochs must be >= 0, got {self.warmup_epochs}")
-        if self.lr_step is not None and self.lr_step < 1:
-            raise ValueError(f"lr_step must be >= 1 epoch (or None for epochs // 3), got {self.lr_step}")
-        if not 0 < self.lr_gamma <= 1:
-            raise ValueError(f"lr_gamma must lie in (0, 1], got {self.lr_gamma}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+    def validate(self, *, syntax: str = "python") -> None:
+        """Check the type and range of every field (``TRAIN_RULES``), normalising them in place
+        (``10.0`` epochs -> 10); raises ``InputError`` (a ``ValueError``) naming the field."""
+        from dataclasses import asdict
+
+        from .._params import check_params
+
+        for key, value in check_params("train", train_schema(), asdict(self), syntax=syntax).items():
+            setattr(self, key, value)
+
+
+TRAIN_RULES = {
+    "epochs": Param("int", low=1),
+    "batch_size": Param("int", low=2, note="pairwise objectives need pairs"),
+    "lr": Param("float", low=0, low_open=True),
+    "momentum": Param("float", low=0, high=1),
+    "weight_decay": Param("float", low=0),
+    "lr_step": Param("int", low=1, optional=True, example=4, note="epochs between x0.1 decays; none = epochs // 3"),
+    "lr_gamma": Param("float", low=0, high=1, low_open=True),
+    "seed": Param("int", low=0),
+    "calibrate": Param("bool"),
+    "warmup_epochs": Param("int", low=0),
+    "num_workers": Param("int", low=0),
+}
+
+
+def train_schema() -> Dict[str, Param]:
+    """``field -> Param`` of :class:`TrainConfig`: its types and defaults, ``TRAIN_RULES``' ranges."""
+    from .._params import dataclass_schema
+
+    return dataclass_schema(TrainConfig, TRAIN_RULES, where="TrainConfig")
 
 
 @dataclass

@@ -13,8 +13,10 @@ from typing import Any, Dict, Optional, Sequence
 import torch
 from torch import nn
 
+from .._params import Param, check_bits, check_value
 from .._validation import check_images
 from .backbones import Backbone, create_backbone
+from .modes import unit_range_vouched
 
 
 def sign_codes(h: torch.Tensor) -> torch.Tensor:
@@ -29,8 +31,10 @@ class HashModel(nn.Module):
         backbone: a :class:`Backbone` (feature extractor, its width and its mean/std).
         bits: code length K.
         mean, std: per-channel normalisation applied inside ``forward``; default the backbone's.
-        check_inputs: validate that inputs are NCHW in [0, 1] (attacks may switch it off inside
-            their loop, where the projection already guarantees it).
+        check_inputs: validate that inputs lie in [0, 1] in every forward pass (shape, channels
+            and dtype are always checked). Attacks need not switch it off: their loop runs inside
+            :func:`~hashguard.models.modes.inputs_in_unit_range`, where the projection already
+            guarantees the range and the scan is skipped.
     """
 
     mean: torch.Tensor  # buffers (register_buffer)
@@ -48,9 +52,7 @@ class HashModel(nn.Module):
         check_inputs: bool = True,
     ) -> None:
         super().__init__()
-        if int(bits) < 1:
-            raise ValueError(f"bits must be a positive integer, got {bits}")
-        self.bits = int(bits)
+        self.bits = check_bits(bits)  # 1 to 4096: before the hash layer is allocated
         self.features = backbone.features
         self.hash_layer = nn.Linear(backbone.out_features, self.bits)
         mean = backbone.mean if mean is None else mean
@@ -70,7 +72,7 @@ class HashModel(nn.Module):
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """The backbone's features of the normalised images (N, D), below the hash layer."""
-        check_images(x, channels=self.mean.shape[1], check_values=self.check_inputs)
+        check_images(x, channels=self.mean.shape[1], check_values=self.check_inputs and not unit_range_vouched())
         x = (x - self.mean) / self.std
         if x.device.type == "cpu":
             # oneDNN's NHWC convolutions: about 1.4-1.7x faster forward + backward on CPU (measured
@@ -108,6 +110,8 @@ def create_hash_model(
     backbone_kwargs: Optional[Dict[str, Any]] = None,
 ) -> HashModel:
     """Build a :class:`HashModel` from a registered backbone name."""
+    check_bits(bits)  # before the backbone is built (or its weights downloaded)
+    check_value("pretrained", Param("bool"), pretrained)  # "no" is not false
     model = HashModel(create_backbone(backbone, pretrained=pretrained, **(backbone_kwargs or {})), bits)
     # recorded so that save_checkpoint can describe the architecture without being told
     model.backbone_name = backbone

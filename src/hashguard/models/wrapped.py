@@ -41,6 +41,7 @@ from torch import nn
 from .._validation import check_images
 from .backbones import IMAGENET_MEAN, IMAGENET_STD
 from .hash_model import sign_codes
+from .modes import unit_range_vouched
 
 OUTPUTS = ("logits", "tanh")
 NORMS = ("imagenet", "none")
@@ -163,7 +164,7 @@ class WrappedModel(nn.Module):
         that the network accepts it (oneDNN's NHWC convolutions: about 1.3x faster attack loops;
         the values differ only by float rounding). ``exact=True`` (what ``encode`` uses) keeps the
         layout the network was written for, so codes are bit-identical to ``sign(net(x))``."""
-        check_images(x, channels=self.channels, check_values=self.check_inputs)
+        check_images(x, channels=self.channels, check_values=self.check_inputs and not unit_range_vouched())
         if self.normalise:
             x = (x - self.mean) / self.std
         if self.channels_last and not exact and x.device.type == "cpu":
