@@ -1,10 +1,18 @@
-"""mAP against the number of PGD iterations T for PgA, mainstay and DHTA (one checkpoint).
+"""mAP against the number of PGD iterations T for PgA, mainstay and DHTA (one checkpoint), through ``run_bench``.
 
 Each T is its own run (the relative alpha schedule stretches over T). Also runs PgA without the
-schedule (alpha = 1) and at a doubled budget, and splits the gap between PgA at T = 100 and its
-theory row into the queries the attack leaves unbroken (adversarial AP >= 0.5) and the rest.
-Writes ``convergence.json`` and ``convergence.png`` to ``--out``.
+schedule (alpha = 1) and at a doubled budget (eps 16/255), and splits the gap between PgA at
+T = 100 and its theory row into the queries the attack leaves unbroken (adversarial AP >= 0.5)
+and the rest. The script builds bench grids (a ``[convergence]`` section over the checkpoint, the
+alpha = 1 variant as a second grid in the same results directory, the eps = 16/255 run in
+``OUT/eps16``, since a results directory holds one eps) and hands them to
+:func:`hashguard.bench.run_bench`, so every run is an atomic, resumable JSON record. Writes
+``convergence.json`` and ``convergence.png`` to ``--out``.
 
+Reproduce (the tiny setting checks the script in a few minutes on 2 CPU cores)::
+
+    hashguard train --dataset synthetic --bits 16 --epochs 2 --out /tmp/t/dpsh-16.pt
+    python benchmarks/attack_convergence.py --model /tmp/t/dpsh-16.pt --queries 8 --steps 2 4 --out /tmp/t/conv
     python benchmarks/attack_convergence.py --model runs/dpsh-32.pt --out benchmarks/results/convergence
 """
 
@@ -14,16 +22,13 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from hashguard._atomic import atomic_write_json
-from hashguard.attacks import Database, Knowledge, create_attack
-from hashguard.attacks.protocol import select_queries
-from hashguard.attacks.targets import draw_target_labels
+from hashguard.bench import BenchSpec, run_bench
 from hashguard.bench.figures import map_vs_iterations
-from hashguard.data import load_splits
-from hashguard.models import encode_dataset, load_checkpoint
-from hashguard.retrieval import mean_average_precision, per_query_scores
+from hashguard.bench.spec import AttackSet, ConvergenceSet
 
 CURVES = {  # label: (method, targeted, extra params)
     "PgA": ("pga", False, {}),
@@ -31,6 +36,36 @@ CURVES = {  # label: (method, targeted, extra params)
     "mainstay": ("mainstay", False, {}),
     "DHTA (targeted, t-MAP)": ("dhta", True, {}),
 }
+GAP_STEPS = 100  # PgA's paper iteration count, where the gap to the theory row is split
+
+
+def _spec(args, *, eps, params, convergence: ConvergenceSet) -> BenchSpec:
+    return BenchSpec(
+        name="attack-convergence", datasets=[], seed=args.seed, queries=args.queries, eps=eps,
+        models=[{"name": Path(args.model).stem, "checkpoint": str(args.model)}],
+        attacks=AttackSet(untargeted=["pga"], steps={"pga": GAP_STEPS}, params=params),
+        convergence=convergence, examples=[], example_rows=0,
+    ).validate()
+
+
+def _find(records, method, targeted, steps, params) -> dict:
+    for r in records:
+        c = r["config"]
+        if (c["kind"] == "attack" and c["method"] == method and c["targeted"] == targeted and c["steps"] == steps
+                and c["params"] == params):
+            return r["metrics"]
+    raise LookupError(f"no record of {method} (targeted={targeted}, T={steps}, params={params})")
+
+
+def _gap(m) -> dict:
+    ap_adv, ap_ideal = np.asarray(m["per_query"]["ap"]), np.asarray(m["per_query"]["theory_ap"])
+    unbroken, n = ap_adv >= 0.5, len(ap_adv)
+    return {
+        "map": m["map"], "theory_map": m["theory_map"], "unbroken_fraction": float(unbroken.mean()),
+        "gap_from_unbroken": float((ap_adv - ap_ideal)[unbroken].sum() / n),
+        "gap_from_rest": float((ap_adv - ap_ideal)[~unbroken].sum() / n),
+        "bits_from_ideal_mean": m["bits_from_ideal"],
+    }
 
 
 def main(argv=None) -> int:
@@ -43,47 +78,32 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    model, config = load_checkpoint(args.model, map_location=args.device)
-    splits = load_splits(config["dataset"], int(config.get("seed", 0)), config.get("data_dir"))
-    topk = splits.default_topk
-    idx = select_queries(len(splits.query), args.queries, args.seed)
-    x = splits.query.batch(torch.as_tensor(idx))
-    y = torch.as_tensor(splits.query.labels).float()[torch.as_tensor(idx)]
-    yt = draw_target_labels(y, splits.database.labels, seed=args.seed, ids=idx.tolist())
-    db = Database(encode_dataset(model, splits.database), splits.database.labels, topk)
-    knowledge = Knowledge.from_model(model, splits.train)
-    clean = model.encode(x.to(args.device)).cpu()
+    run = dict(device=args.device, progress=False, report=False, log=lambda line: print(line, flush=True))
+    records = []
+    for params in ({}, {"alpha": "none"}):  # one grid per PgA parameter set, one results directory
+        methods = ["pga", "mainstay"] if not params else ["pga"]
+        conv = ConvergenceSet(methods=methods, targeted=["dhta"] if not params else [], steps=args.steps,
+                              queries=args.queries)
+        spec = _spec(args, eps="8/255", params={"pga": params} if params else {}, convergence=conv)
+        records += run_bench(spec, out, **run)["records"]
+    spec16 = _spec(args, eps="16/255", params={}, convergence=ConvergenceSet())
+    records16 = run_bench(spec16, out / "eps16", **run)["records"]
 
-    def score(codes, labels):
-        return mean_average_precision(codes, db.codes, labels, db.labels, topk=topk)
-
-    record = {"model": str(args.model), "topk": topk, "n_queries": len(idx), "steps": args.steps,
-              "clean_map": score(clean, y), "clean_t_map": score(clean, yt), "curves": {}, "theory": {}}
+    first = _find(records, "pga", False, GAP_STEPS, {})
+    record = {"model": str(args.model), "topk": first["topk"], "n_queries": first["n_queries"], "steps": args.steps,
+              "clean_map": first["clean_map"], "curves": {}, "theory": {}}
     for label, (method, targeted, params) in CURVES.items():
-        values = []
-        for t in args.steps:
-            attack = create_attack(method, model, targeted=targeted, steps=t, seed=args.seed, **params)
-            r = attack(x, y, target_labels=yt if targeted else None, knowledge=knowledge, ids=idx.tolist())
-            values.append(score(r.codes_adv.cpu(), yt if targeted else y))
-            print(f"{label:24s} T={t:5d}  {values[-1]:.4f}", flush=True)
-        record["curves"][label] = values
-        record["theory"][label] = score(r.ideal_codes.cpu(), yt if targeted else y)
-
+        runs = [_find(records, method, targeted, t, params) for t in args.steps]
+        record["curves"][label] = [m["t_map" if targeted else "map"] for m in runs]
+        record["theory"][label] = runs[-1]["theory_t_map" if targeted else "theory_map"]
+        if targeted:
+            record["clean_t_map"] = runs[-1]["clean_t_map"]
+        for t, value in zip(args.steps, record["curves"][label], strict=True):
+            print(f"{label:24s} T={t:5d}  {value:.4f}", flush=True)
     # where the PgA gap at T = 100 comes from, and what a doubled budget does
-    for eps in (8 / 255, 16 / 255):
-        r = create_attack("pga", model, steps=100, eps=eps, seed=args.seed)(x, y, knowledge=knowledge, ids=idx.tolist())
-        ap_adv, _ = per_query_scores(r.codes_adv.cpu(), db.codes, y, db.labels, topk=topk)
-        ap_ideal, _ = per_query_scores(r.ideal_codes.cpu(), db.codes, y, db.labels, topk=topk)
-        unbroken = ap_adv >= 0.5
-        key = f"pga_T100_eps{round(eps * 255)}"
-        record[key] = {
-            "map": float(ap_adv.mean()), "theory_map": float(ap_ideal.mean()),
-            "unbroken_fraction": float(unbroken.mean()),
-            "gap_from_unbroken": float((ap_adv - ap_ideal)[unbroken].sum() / len(idx)),
-            "gap_from_rest": float((ap_adv - ap_ideal)[~unbroken].sum() / len(idx)),
-            "bits_from_ideal_mean": float((r.codes_adv.cpu() != r.ideal_codes.cpu()).float().sum(1).mean()),
-        }
+    for eps, source in ((8, records), (16, records16)):
+        key = f"pga_T{GAP_STEPS}_eps{eps}"
+        record[key] = _gap(_find(source, "pga", False, GAP_STEPS, {}))
         print(key, record[key], flush=True)
     atomic_write_json(out / "convergence.json", record)
 
@@ -91,7 +111,7 @@ def main(argv=None) -> int:
         {label: (args.steps, values) for label, values in record["curves"].items()},
         record["theory"],
         f"{Path(args.model).stem}: attack strength vs iterations (dotted: theory)",
-        ylabel=f"mAP@{topk} (%)  (DHTA: t-MAP)",
+        ylabel=f"mAP@{record['topk'] or 'all'} (%)  (DHTA: t-MAP)",
     )
     fig.savefig(out / "convergence.png", dpi=120)
     return 0

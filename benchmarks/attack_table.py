@@ -1,45 +1,51 @@
-"""The full attack table of the attack issue: every attack on one or more checkpoints, one protocol.
+"""The full attack table: every attack on one or more checkpoints, one protocol, through ``run_bench``.
 
 For each victim checkpoint: the untargeted attacks (HAG, SDHA, PgA, PgA-dagger, mainstay, FGSM,
 I-FGSM), the targeted ones (P2P, DHTA, THA, SDHA, PgA, mainstay, ProS-GAN, FGSM, I-FGSM) and, when
-two or more checkpoints are given, the transfer attacks (NAG and mainstay-targeted optimised on the
-next checkpoint, evaluated on this one). Paper-default iterations unless ``--steps-scale`` shrinks
-them. One JSON record per run in ``--out`` (written atomically, skipped when present: a killed run
-resumes), then a Markdown table per checkpoint on stdout and in ``--out/table.md``.
+two or more checkpoints are given, the transfer attacks (NAG and targeted mainstay optimised on
+each other checkpoint of the same dataset, evaluated on this one), all at the papers' iteration
+counts. The script only builds the grid (a ``BenchSpec`` whose ``[[models]]`` are the
+checkpoints) and hands it to :func:`hashguard.bench.run_bench`, so ``--out`` is an ordinary bench
+results directory: one atomic JSON record per run, a killed run resumes where it stopped, and
+``hashguard report OUT`` works on it. The Markdown table of every finished attack record goes to
+stdout and ``OUT/table.md``.
 
+Reproduce (the tiny setting checks the script in about a minute on 2 CPU cores)::
+
+    hashguard train --dataset synthetic --bits 16 --epochs 2 --out /tmp/t/dpsh-16.pt
+    python benchmarks/attack_table.py --models /tmp/t/dpsh-16.pt --queries 8 --only pga fgsm --out /tmp/t/attacks
     python benchmarks/attack_table.py --models runs/dpsh-32.pt runs/dph-32.pt --queries 500 --out benchmarks/results/attacks
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 from pathlib import Path
 
 import torch
 
-from hashguard._atomic import atomic_write_json, atomic_write_text
-from hashguard.attacks.protocol import protocol_path, run_attack
-from hashguard.data import load_splits
-from hashguard.models import load_checkpoint
+from hashguard._atomic import atomic_write_text
+from hashguard.bench import BenchSpec, run_bench
+from hashguard.bench.results import open_store
+from hashguard.bench.spec import AttackSet, TransferSet
 
 UNTARGETED = ["hag", "sdha", "pga", "pga-dagger", "mainstay", "fgsm", "ifgsm"]
 TARGETED = ["p2p", "dhta", "tha", "sdha", "pga", "mainstay", "prosgan", "fgsm", "ifgsm"]
 TRANSFER = ["nag", "mainstay"]  # targeted, optimised on a surrogate
 
 
-def _runs(names):
-    for victim in names:
-        for m in UNTARGETED:
-            yield victim, m, False, None
-        for m in TARGETED:
-            yield victim, m, True, None
-        if len(names) > 1:
-            surrogate = names[(names.index(victim) + 1) % len(names)]
-            for m in TRANSFER:
-                yield victim, m, True, surrogate
+def build_spec(args) -> BenchSpec:
+    keep = (lambda m: m in args.only) if args.only is not None else (lambda m: True)
+    untargeted, targeted = [m for m in UNTARGETED if keep(m)], [m for m in TARGETED if keep(m)]
+    transfer = [m for m in TRANSFER if keep(m)] if len(args.models) > 1 else []
+    params = {m: {"prototype": {"epochs": args.prototype_epochs}} for m in ("tha", "prosgan") if m in untargeted + targeted}
+    return BenchSpec(
+        name="attack-table", datasets=[], seed=args.seed, queries=args.queries, batch_size=args.batch_size,
+        models=[{"name": Path(p).stem, "checkpoint": str(p)} for p in args.models],
+        attacks=AttackSet(untargeted=untargeted, targeted=targeted, params=params),
+        transfer=TransferSet(targeted=transfer), examples=[], example_rows=0,
+    ).validate()
 
 
 def _fmt(v, pct=True):
@@ -48,22 +54,31 @@ def _fmt(v, pct=True):
     return f"{100 * v:.2f}" if pct else f"{v:.3g}"
 
 
-def table(records, victim):
-    rows = [r for r in records if r["model_name"] == victim]
+def table(records, victim, names) -> str:
+    """The Markdown table of ``victim``'s attack records (``names``: model key -> name)."""
+    rows = [r for r in records if r["config"].get("name") == victim and r["config"]["kind"] == "attack"
+            and r["config"]["defense"] == "none"]
+    order = {(m, t): i for i, (m, t) in enumerate([(m, False) for m in UNTARGETED] + [(m, True) for m in TARGETED + TRANSFER])}
+    rows.sort(key=lambda r: (r["config"]["surrogate"] is not None, order.get((r["config"]["method"], r["config"]["targeted"]), 99)))
     if not rows:
         return ""
-    clean = rows[0]["clean_map"]
-    out = [f"### {victim}: clean mAP@{rows[0]['topk']} = {100 * clean:.2f}, {rows[0]['n_queries']} queries, eps 8/255", "",
-           "| attack | mode | steps | mAP | theory mAP | t-MAP (clean) | t-MAP | theory t-MAP | success | L-inf*255 | L2 | RMSE | s/query |",
+    first = rows[0]["metrics"]
+    out = [f"### {victim}: clean mAP@{first['topk'] or 'all'} = {100 * first['clean_map']:.2f}, {first['n_queries']} queries, "
+           f"eps {first['eps'] * 255:.3g}/255", "",
+           "| attack | mode | steps | mAP | theory mAP | t-MAP (clean) | t-MAP | theory t-MAP | success | L-inf*255 | L2 | RMSE "
+           "| s/query |",
            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        mode = ("targeted" if r["targeted"] else "untargeted") + (f" (transfer from {r['surrogate_name']})" if r["transfer"] else "")
+    for record in rows:
+        c, r = record["config"], record["metrics"]
+        mode = "targeted" if c["targeted"] else "untargeted"
+        if c["surrogate"] is not None:
+            mode += f" (transfer from {names.get(c['surrogate'], c['surrogate'])})"
         p = r["perceptibility"]
         spq = f"{r['seconds_per_query']:.4f}"
         if "seconds_per_query_with_training" in r:
             spq += f" ({r['seconds_per_query_with_training']:.3f} w/ training)"
         out.append(
-            f"| {r['method']} | {mode} | {r['steps']} | {_fmt(r['map'])} | {_fmt(r['theory_map'])} | "
+            f"| {c['method']} | {mode} | {r['steps']} | {_fmt(r['map'])} | {_fmt(r['theory_map'])} | "
             f"{_fmt(r.get('clean_t_map'))} | {_fmt(r.get('t_map'))} | {_fmt(r.get('theory_t_map'))} | "
             f"{r['success_rate']:.2f} | {p['linf'] * 255:.2f} | {p['l2']:.3f} | {p['rmse']:.4f} | {spq} |"
         )
@@ -72,7 +87,7 @@ def table(records, victim):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", nargs="+", required=True)
+    ap.add_argument("--models", nargs="+", required=True, help="checkpoints of `hashguard train` (named by file stem)")
     ap.add_argument("--queries", type=int, default=500)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", required=True)
@@ -84,52 +99,17 @@ def main(argv=None) -> int:
     ap.add_argument("--victims", nargs="*", default=None, help="attack only these victims (names of --models)")
     ap.add_argument("--progress", action="store_true")
     args = ap.parse_args(argv)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    names = [Path(m).stem for m in args.models]
-    paths = dict(zip(names, args.models))
-    models, splits, caches = {}, None, {}
-    for name, path in paths.items():
-        models[name], config = load_checkpoint(path, map_location=args.device)
-        if splits is None:
-            splits = load_splits(config["dataset"], int(config.get("seed", 0)), config.get("data_dir"))
-            topk = splits.default_topk
-        caches[name] = {}
-    protocol = protocol_path(out, splits.name, args.seed, min(args.queries, len(splits.query)))
-    records = []
-    for victim, method, targeted, surrogate in _runs(names):
-        tag = f"{victim}-{method}-{'t' if targeted else 'u'}" + (f"-from-{surrogate}" if surrogate else "")
-        path = out / f"{tag}.json"
-        if path.exists():
-            records.append(json.loads(path.read_text()))
-            continue
-        if args.only is not None and method not in args.only:
-            continue
-        if args.victims is not None and victim not in args.victims:
-            continue
-        params = {"prototype": {"epochs": args.prototype_epochs}} if method in ("tha", "prosgan") else None
-        start = time.perf_counter()
-        cache = caches[victim]
-        if surrogate is not None:  # the surrogate's reference set is its own
-            cache = {"database": caches[victim].get("database")} if "database" in caches[victim] else {}
-            cache.update({k: v for k, v in caches[surrogate].items() if k == "knowledge"})
-            if "knowledge" in cache:
-                cache["knowledge_surrogate"] = cache.pop("knowledge")
-        record = run_attack(
-            models[victim], splits, method, targeted=targeted, n_queries=args.queries, seed=args.seed, topk=topk,
-            surrogate=models[surrogate] if surrogate else None, protocol_file=protocol,
-            batch_size=args.batch_size, progress=args.progress, cache=cache, params=params,
-        )
-        if surrogate is None:
-            caches[victim].update(cache)
-        record.update({"model_name": victim, "surrogate_name": surrogate, "device": args.device,
-                       "device_name": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
-                       "wall_seconds": time.perf_counter() - start})
-        atomic_write_json(path, record)
-        records.append(record)
-        print(f"{tag}: mAP {record['map']:.4f} t-MAP {record.get('t_map')} ({record['wall_seconds']:.1f} s)", flush=True)
-    text = "\n".join(table(records, v) for v in names)
-    atomic_write_text(out / "table.md", text)
+    spec = build_spec(args)
+    select = None
+    if args.victims is not None:
+        victims = set(args.victims)
+        select = lambda run: run.model.get("name") in victims  # noqa: E731
+    run_bench(spec, args.out, device=args.device, progress=args.progress, report=False, select=select,
+              log=lambda line: print(line, flush=True))
+    records = open_store(spec, args.out).records()  # every finished record, also of earlier --only runs
+    names = {r["key"]: r["config"]["name"] for r in records if r["config"]["kind"] == "external"}
+    text = "\n".join(table(records, Path(m).stem, names) for m in args.models)
+    atomic_write_text(Path(args.out) / "table.md", text)
     print(text)
     return 0
 

@@ -71,6 +71,27 @@ def tiny_victim():
 
 
 @pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """``model.pt``: the checkpoint ``hashguard train`` writes for a tiny DPSH model (synthetic data,
+    16 bits, 2 epochs, seed 0), trained once for the CLI and ``defend_checkpoint`` tests. Tests
+    must not write into its folder."""
+    import torch
+
+    from hashguard.cli import main
+
+    out = tmp_path_factory.mktemp("tiny-checkpoint") / "model.pt"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        code = main(["train", "--dataset", "synthetic", "--bits", "16", "--epochs", "2", "--warmup-epochs", "1",
+                     "--seed", "0", "--out", str(out), "--quiet"])
+    finally:
+        torch.set_num_threads(threads)
+    assert code == 0
+    return out
+
+
+@pytest.fixture(scope="session")
 def tiny_attack_setting(tiny_victim):
     """The tiny victim with what an attack needs: its reference set (training split), database
     codes and labels, every query with its labels and one target label per query (seed 0)."""

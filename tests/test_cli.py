@@ -14,12 +14,8 @@ from hashguard.models import read_checkpoint_config
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    out = tmp_path_factory.mktemp("cli") / "model.pt"
-    code = main(["train", "--dataset", "synthetic", "--bits", "16", "--epochs", "2", "--warmup-epochs", "1",
-                 "--seed", "0", "--out", str(out), "--quiet"])
-    assert code == 0
-    return out
+def checkpoint(tiny_checkpoint):
+    return tiny_checkpoint  # trained once per session (tests/conftest.py)
 
 
 def test_datasets_lists_builtin_and_disk_ones(capsys):

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import hashguard
-from hashguard.attacks.protocol import run_attack
+from hashguard.bench.protocol import run_attack
 from hashguard.bench import worst_case
 from hashguard.robustness import ATTACK_SETS, state_fingerprint
 

@@ -1,7 +1,7 @@
 """Atomic file writes: a temporary file in the target's folder, then ``os.replace``.
 
 Every result, checkpoint and cache file goes through here, so a run killed part-way never leaves a
-truncated file that a later run would trust (DESIGN section 3, Results). What a plain ``open``
+truncated file that a later run would trust (docs/design.md#results-and-resuming). What a plain ``open``
 would do is kept:
 
 - a symbolic link stays a link: the content goes to the file it points to (atomically, beside the

@@ -35,6 +35,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 from .errors import InputError
 
+
 class _Missing:
     def __repr__(self) -> str:
         return "MISSING"
@@ -72,9 +73,9 @@ class Param:
     optional: bool = False
     fraction: bool = False
     callable_ok: bool = False
-    item: Optional["Param"] = None
+    item: Optional[Param] = None
     length: Optional[int] = None
-    table: Optional[Mapping[str, "Param"]] = None
+    table: Optional[Mapping[str, Param]] = None
     example: Any = MISSING
     default: Any = MISSING
     note: str = ""
@@ -247,13 +248,14 @@ def _check(label: str, p: Param, value: Any, syntax: str) -> Any:
         if not isinstance(value, bool):
             raise _Bad()
         return value
+    v: Any  # the checked value, of the parameter's kind
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise _Bad()
         if isinstance(value, numbers.Integral):
             v = int(value)
         elif math.isfinite(float(value)) and float(value).is_integer():
-            v = int(value)
+            v = int(float(value))
         else:
             raise _Bad()
         if not _in_range(p, v):
@@ -389,6 +391,7 @@ def _merge(where: str, name: str, rule: Optional[Param], derived: Optional[Param
         param = replace(rule, kind=derived.kind, optional=rule.optional or derived.optional)
     else:
         param = rule
+    assert param is not None  # rule and derived are not both None (checked above)
     return replace(param, default=default)
 
 
@@ -446,7 +449,7 @@ def dataclass_schema(cls: type, rules: Mapping[str, Param], *, where: str, defau
         if f.name in skip:
             continue
         default = f.default if f.default is not dataclasses.MISSING else (
-            f.default_factory() if f.default_factory is not dataclasses.MISSING else MISSING)  # type: ignore[misc]
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else MISSING)
         if defaults and f.name in defaults:
             default = defaults[f.name]
         out[f.name] = _merge(where, f.name, rules.get(f.name), _from_type(hints.get(f.name, MISSING), default), default)

@@ -43,7 +43,7 @@ class Registry:
     def names(self) -> List[str]:
         return sorted(self._entries)
 
-    def get(self, name: str) -> Callable[..., Any]:
+    def get(self, name: str) -> Any:  # a factory function or class (callers read class attributes)
         key = str(name).lower()
         if key not in self._entries:
             choices = ", ".join(self.names())

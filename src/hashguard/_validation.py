@@ -1,7 +1,7 @@
 """Input checks shared by every layer: images in [0, 1], label matrices of the right width.
 
 Each check raises a ``ValueError`` that says what was expected, what was received and how to fix
-it (DESIGN section 3), instead of letting a bad tensor fail deep inside a convolution.
+it (docs/design.md#input-checks), instead of letting a bad tensor fail deep inside a convolution.
 """
 
 from __future__ import annotations

@@ -150,17 +150,18 @@ def _load_model(args: argparse.Namespace, device: str):
         raise SystemExit("error: --model-def needs --dataset (lists for your own list files with --data-dir DIR, "
                          "or a registered dataset: see `hashguard datasets`)")
     splits = _load_splits(args.dataset, 0, args.data_dir, args.image_size, args.resize)
-    from .data.batching import load_images
     import torch
 
+    from .data.batching import load_images
+
     example = load_images(splits.query, torch.arange(min(2, len(splits.query))))
-    model, info = load_external_model(
+    external, info = load_external_model(
         args.model_def, args.weights, input_norm=args.input_norm, output=args.output, select=_select(args.select),
         kwargs=_model_kwargs(args.model_kwargs), example=example, device=device,
     )
-    meta = {"dataset": args.dataset, "bits": model.bits, "hash_method": getattr(args, "hash", None),
+    meta = {"dataset": args.dataset, "bits": external.bits, "hash_method": getattr(args, "hash", None),
             "backbone": "external", "model": None, "seed": 0, **info}
-    return model, meta, splits, None
+    return external, meta, splits, None
 
 
 def _add_model_options(p: argparse.ArgumentParser, *, objective: bool = False) -> None:
@@ -326,7 +327,7 @@ def _attack_params(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def cmd_attack(args: argparse.Namespace) -> int:
-    from .attacks.protocol import protocol_path, run_attack
+    from .bench.protocol import protocol_path, run_attack
     from .models import load_checkpoint
 
     _check_json_out(args.json)

@@ -82,7 +82,7 @@ class RobustnessResult:
         for name, a in self.attacks.items():
             if "t_map" not in a:
                 lines.append(f"  {name + ' (T=' + str(a['steps']) + ')':28s} {pct(a['map'])}  mAP")
-        if self.robust_map is not None:
+        if self.robust_map is not None and self.unbroken is not None:
             lines.append(f"  {'robust (worst case)':28s} {pct(self.robust_map)}  ({100 * self.unbroken:.1f} % of queries unbroken)")
         if self.clean_t_map is not None:
             lines.append(f"  {'clean t-MAP':28s} {pct(self.clean_t_map)}")

@@ -103,6 +103,20 @@ def test_rerun_skips_every_finished_record(bench_dir, monkeypatch):
     assert {p.name: p.read_bytes() for p in (out / "records").glob("*.json")} == before
 
 
+def test_select_keeps_the_train_and_defense_runs_and_only_the_chosen_attacks(bench_dir, tmp_path):
+    out, spec, _ = bench_dir
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    pga = [r.key for r in plan(spec) if r.role == ATTACK and r.config["method"] == "pga"]
+    for key in pga:
+        (copy / "records" / f"{key}.json").unlink()
+    result = run_bench(spec, copy, progress=False, report=False, select=lambda run: run.config["method"] == "pga")
+    kinds = {r["config"]["kind"] for r in result["records"]}
+    assert {r["config"].get("method") for r in result["records"] if r["config"]["kind"] == "attack"} == {"pga"}
+    assert {"train", "defense"} <= kinds
+    assert all((copy / "records" / f"{key}.json").is_file() for key in pga)
+
+
 def test_robust_map_is_the_per_query_worst_case(bench_dir):
     out, spec, _ = bench_dir
     records = _records(out)

@@ -17,12 +17,8 @@ FAST = {"epochs": 2, "eps": 0.06, "step": 0.02, "steps": 2}
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    out = tmp_path_factory.mktemp("defend") / "model.pt"
-    code = main(["train", "--dataset", "synthetic", "--bits", "16", "--epochs", "2", "--warmup-epochs", "1",
-                 "--seed", "0", "--out", str(out), "--quiet"])
-    assert code == 0
-    return out
+def checkpoint(tiny_checkpoint):
+    return tiny_checkpoint  # trained once per session (tests/conftest.py)
 
 
 def test_defend_checkpoint_writes_a_reloadable_defended_checkpoint(checkpoint, tmp_path):

@@ -1,6 +1,6 @@
 """Hashing objectives: registry, the common contract, and values against per-pair reference loops.
 
-The reference formulas are the ones written in the objectives' module docstrings (METHODS.md 2.3),
+The reference formulas are the ones written in the objectives' module docstrings (docs/methods.md#objectives),
 re-implemented here naively in Python floats, one pair at a time.
 """
 

@@ -183,7 +183,7 @@ def test_garbage_file_is_not_a_checkpoint(tmp_path, content):
 
 def test_pickled_model_is_refused(tmp_path, model):
     path = tmp_path / "pickled.pt"
-    torch.save(model, path)  # what DESIGN forbids: a whole pickled model
+    torch.save(model, path)  # what docs/design.md#checkpoints forbids: a whole pickled model
     with pytest.raises(CheckpointError, match="safely|state_dict"):
         load_checkpoint(path)
 

@@ -25,7 +25,7 @@ need no range scan. Update rules are small objects chosen by name (:mod:`.update
 Randomness (random start, noise, anchor samples) is drawn per query from ``(seed, id)``, so a
 query gets the same adversarial image whether it is attacked alone or in a batch.
 
-The alpha schedule (DESIGN section 4, SAAT ``get_alpha``): over T iterations,
+The alpha schedule (docs/design.md#alpha-schedule, SAAT ``get_alpha``): over T iterations,
 alpha = (0.1, 0.1, 0.1, 0.1, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)[floor(10 t / T)]; the model computes
 tanh(alpha * logits), a flatter relaxation early on (larger gradients), sign-like at the end.
 """

@@ -1,5 +1,5 @@
 """HAG, Hamming-space adversarial generation (Yang et al., IEEE TCSVT 2020, "Adversarial examples
-for Hamming space search"), as re-implemented in SAAT's public code (METHODS.md 1.1).
+for Hamming space search"), as re-implemented in SAAT's public code (docs/methods.md#hag).
 
 Threat model: white-box, L-inf, untargeted; pushes the code away from the query's own clean code
 h (no knowledge of other images is used). With the mask of bits not yet past the margin t = 0.5,

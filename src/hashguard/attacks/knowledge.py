@@ -42,13 +42,13 @@ class Knowledge:
         _check_pair(self.codes, self.labels, "Knowledge")
 
     @classmethod
-    def from_model(cls, model: HashModel, dataset, *, batch_size: int = 256, progress: bool = False) -> "Knowledge":
+    def from_model(cls, model: HashModel, dataset, *, batch_size: int = 256, progress: bool = False) -> Knowledge:
         """Encode ``dataset`` (an ImageDataset, e.g. ``splits.train``) with ``model``."""
         check_hash_model(model, where="Knowledge.from_model")
         codes = encode_dataset(model, dataset, batch_size=batch_size, progress=progress, desc="encoding reference set")
         return cls(codes, torch.as_tensor(dataset.labels).float())
 
-    def to(self, device: torch.device | str) -> "Knowledge":
+    def to(self, device: torch.device | str) -> Knowledge:
         return Knowledge(self.codes.to(device), self.labels.to(device))
 
     @property

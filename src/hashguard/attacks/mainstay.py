@@ -7,7 +7,7 @@ the adversarial code and the mainstay code b_m(y) of the query label (Eq. 10-11)
 with b_t the mainstay code of the target label. PGD (Eq. 15) with T = 100, step 1/255, eps 8/255,
 starting from the clean image (x'_0 = x), and the relative alpha schedule of Sec. IV-A.
 
-``loss="margin"`` switches to the variant of SAAT's public code (METHODS.md 1.8): with
+``loss="margin"`` switches to the variant of SAAT's public code (docs/methods.md#mainstay-attack): with
 s = h ∘ c, untargeted keeps the bits with s > -0.5 and minimises mean (s + 2) s over them;
 targeted keeps s < 0.5 and minimises -mean (s + 2) s. The default is the paper's Eq. 13-14.
 

@@ -1,6 +1,6 @@
 """NAG, noise-augmented targeted black-box transfer attack (Xiao & Wang, CVPR 2021, "You see what
 I want you to see: exploring targeted black-box transferability attack for hash-based image
-retrieval systems"), Sec. 4 and the public code (METHODS.md 1.10).
+retrieval systems"), Sec. 4 and the public code (docs/methods.md#nag).
 
 Threat model: black-box transfer, L-inf, targeted. The perturbation is optimised on a surrogate
 model F (the ``model`` given here) and evaluated on a different victim (``hashguard attack

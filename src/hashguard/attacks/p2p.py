@@ -4,7 +4,7 @@ based retrieval", Sec. 3.2 with n_t = 1).
 Threat model: white-box, L-inf, targeted only. The target code is the code of one reference
 sample carrying exactly the target label (``codes.anchor_codes`` with n_anchors = 1, drawn from
 the seed per query); the loss is -(1/K) <a, h> (DHTA Eq. 5), minimised by sign-PGD with
-T = 2000, step 1/255, eps 8/255 (the public code's 0.032 is in normalised units, METHODS.md 1.2),
+T = 2000, step 1/255, eps 8/255 (the public code's 0.032 is in normalised units, docs/methods.md#p2p-and-dhta),
 no random start, and the relative alpha schedule (SAAT's re-implementation).
 
 Example:

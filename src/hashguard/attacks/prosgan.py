@@ -26,7 +26,7 @@ import torch
 
 from .._repr import dataclass_changes
 from .context import AttackContext
-from .prosgan_networks import ProsGANConfig, prosgan_generate, train_prosgan
+from .prosgan_networks import ProsGANConfig, ProsGANGenerator, prosgan_generate, train_prosgan
 from .prototype_attack import PrototypeCodeAttack
 from .registry import register_attack
 from .targets import unique_labels
@@ -56,7 +56,7 @@ class ProsGANAttack(PrototypeCodeAttack):
         except TypeError as err:
             raise ValueError(f"bad gan settings {gan!r}: {err}") from None
         self.gan_config.validate()
-        self.generator = None
+        self.generator: Optional[ProsGANGenerator] = None
 
     def repr_settings(self) -> Dict[str, Any]:
         settings = super().repr_settings()
@@ -81,7 +81,7 @@ class ProsGANAttack(PrototypeCodeAttack):
         """One generator pass instead of the shared loop: ``G(x, r_t)``, projected."""
         if self.generator is None:
             raise ValueError("prosgan has no trained generator: call attack.fit(knowledge, splits.train) first")
-        x_adv = prosgan_generate(self.generator, self.prototype_net, ctx.x, ctx.target_labels, eps=self.eps)
+        x_adv = prosgan_generate(self.generator, self.prototype_net, ctx.x, ctx.required("target_labels"), eps=self.eps)
         return self.project(x_adv, ctx.x), torch.ones(ctx.x.shape[0], dtype=torch.long)
 
     def result_extra(self) -> Dict[str, Any]:

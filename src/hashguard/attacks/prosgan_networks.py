@@ -123,6 +123,8 @@ class ProsGANGenerator(nn.Module):
         res_blocks: residual blocks at the bottleneck.
     """
 
+    history: List[Dict[str, Any]]  # set by train_prosgan
+
     def __init__(self, feature_dim: int, image_size: int, channels: int = 3, width: int = 32, res_blocks: int = 3) -> None:
         super().__init__()
         if int(feature_dim) < 1 or int(channels) < 1 or int(width) < 1 or int(res_blocks) < 0:
@@ -296,7 +298,7 @@ def _linear_decay(epochs: int) -> Callable[[int], float]:
 def train_prosgan(
     model: nn.Module,
     train: Any,
-    prototype: Callable,
+    prototype: Any,  # a PrototypeNet (or a callable label -> (feature, code))
     *,
     label_pool: torch.Tensor,
     eps: Optional[float] = 8 / 255,
@@ -442,7 +444,7 @@ def train_prosgan(
 @torch.no_grad()
 def prosgan_generate(
     generator: ProsGANGenerator,
-    prototype: Callable,
+    prototype: Any,
     x: torch.Tensor,
     target_labels: torch.Tensor,
     eps: Optional[float] = 8 / 255,

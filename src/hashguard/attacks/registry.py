@@ -40,7 +40,7 @@ def check_attack_params(name: str, params: Dict[str, Any], *, syntax: str = "pyt
     if unknown:
         raise InputError(
             f"attack {name!r} has no parameter {', '.join(repr(k) for k in unknown)}; "
-            f"valid parameters: {', '.join(sorted(accepted))}"
+            f"valid parameters: {', '.join(sorted(accepted or ()))}"
         )
     checked = check_params(cls.name, attack_schema(cls.name), params, syntax=syntax)
     targeted = bool(checked.get("targeted", False))

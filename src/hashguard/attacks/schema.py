@@ -16,7 +16,7 @@ A rule names only a range; a rule of one method (``METHOD_RULES``) wins over the
 from __future__ import annotations
 
 from dataclasses import replace
-from functools import lru_cache
+from functools import cache
 from typing import Dict
 
 from .._params import EPS, SEED, STEP, Param, dataclass_schema, signature_schema
@@ -105,7 +105,7 @@ def _method_rules() -> Dict[str, Dict[str, Param]]:
     }
 
 
-@lru_cache(maxsize=None)
+@cache
 def attack_schema(name: str) -> Dict[str, Param]:
     """``parameter -> Param`` of attack ``name`` (every keyword its constructor chain takes)."""
     from .registry import ATTACKS

@@ -1,6 +1,6 @@
 """Target labels of targeted attacks: one per query, drawn once per seed, shared by every method.
 
-Rule (DESIGN section 4; SAAT's ``select_target_label``): for each query, uniformly among the
+Rule (docs/design.md#target-labels; SAAT's ``select_target_label``): for each query, uniformly among the
 distinct label rows of the pool (the database labels) that have **zero overlap** with the query
 label and are not all-zero. Every targeted method of a run reads the same targets, saved next to
 the results, so the t-MAP of P2P, DHTA, THA, ... are measured on identical (query, target) pairs.

@@ -264,7 +264,7 @@ def map_vs_iterations(
     for name, steps, maps, _ in data:
         (line,) = ax.plot(steps, maps * 100, marker="o", label=name)
         colors.append(line.get_color())
-    for (_, _, _, level), color in zip(data, colors):
+    for (_, _, _, level), color in zip(data, colors, strict=True):
         if level is not None:
             ax.axhline(level * 100, color=color, ls=":", lw=1)
     ax.set_xscale("log")

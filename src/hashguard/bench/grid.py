@@ -1,7 +1,7 @@
 """The resumable grid loop: run every config the store lacks, save each record the moment it is done.
 
 A grid run killed part-way (Ctrl-C, SIGKILL, a lost machine) loses at most the run in flight: the
-next call with the same store and configs skips the finished records (DESIGN section 3, Results).
+next call with the same store and configs skips the finished records (docs/design.md#results-and-resuming).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def expand_grid(spec: dict) -> list[dict]:
         else:
             axes.append([value])
     fields = list(spec)
-    return [copy.deepcopy(dict(zip(fields, values))) for values in itertools.product(*axes)]
+    return [copy.deepcopy(dict(zip(fields, values, strict=True))) for values in itertools.product(*axes)]
 
 
 def run_grid(
@@ -71,8 +71,8 @@ def run_grid(
     """
     configs = list(configs)
     keys = [store.key_of(config) for config in configs]
-    done: dict[str, dict] = {}
-    for config, key in zip(configs, keys):
+    done: dict[str, Any] = {}  # key -> record (store.get of a config it has)
+    for config, key in zip(configs, keys, strict=True):
         if key not in done and store.has(config):
             done[key] = store.get(config)
     finished_keys = set(done)
@@ -80,7 +80,7 @@ def run_grid(
     with tqdm(
         total=len(configs), initial=finished_before, desc="grid", unit="run", disable=not progress
     ) as bar:
-        for config, key in zip(configs, keys):
+        for config, key in zip(configs, keys, strict=True):
             if key in done:
                 if key not in finished_keys:
                     bar.update(1)  # a duplicate of a config run earlier in this call

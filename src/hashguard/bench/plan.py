@@ -134,7 +134,7 @@ def models_of(spec: BenchSpec) -> List[Dict[str, Any]]:
     return trained + [external_identity(m) for m in spec.models]
 
 
-def train_run(spec: BenchSpec, identity: Dict[str, Any]) -> "Run":
+def train_run(spec: BenchSpec, identity: Dict[str, Any]) -> Run:
     if is_external(identity):
         return Run(TRAIN, {"kind": EXTERNAL, **identity}, identity)
     return Run(TRAIN, train_config(spec, identity), identity)

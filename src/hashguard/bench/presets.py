@@ -92,7 +92,8 @@ def paper() -> BenchSpec:
         queries=0,  # every query image
         pretrained=True,
         train={"epochs": 100, "batch_size": 64, "lr": 0.01, "warmup_epochs": 0},
-        attacks=AttackSet(untargeted=ALL, targeted=ALL),
+        # "all" (a str, not a list): validate() expands it to every registered attack
+        attacks=AttackSet(untargeted=ALL, targeted=ALL),  # type: ignore[arg-type]
         defenses=DefenseSet(
             methods=["saat", "atrdh", "cgat", "pga-at"],
             untargeted=["hag", "sdha", "pga", "mainstay"],

@@ -30,10 +30,21 @@ from .. import __version__
 from .._atomic import atomic_write_bytes, atomic_write_text
 from .._paths import check_output_dir, path_inside
 from . import figures
-from .plan import (ATTACK, CONVERGENCE, DEFENSE, REATTACK, TRAIN, TRANSFER, is_external, model_id, models_of, plan,
-                   same_data)
+from .plan import (
+    ATTACK,
+    CONVERGENCE,
+    DEFENSE,
+    REATTACK,
+    TRAIN,
+    TRANSFER,
+    is_external,
+    model_id,
+    models_of,
+    plan,
+    same_data,
+)
+from .results import load_spec_of, open_store
 from .robust import worst_case
-from .runner import load_spec_of, open_store
 
 FAR_FROM_THEORY = 0.25  # flag an attack ending more than 25 mAP points from its theory row
 TRANSFER_MARGIN = 0.01  # flag a transfer attack beating the white-box one by more than 1 point
@@ -261,7 +272,7 @@ def _header(doc: _Doc, res: _Results, run_seconds: Optional[float]) -> None:
     trained = [res.record(r) for r in res.runs_of(TRAIN)]
     rows = [[res.label(r.model), _pct(rec["metrics"]["clean_map"]) if rec else "-",
              "-" if not rec else "existing model" if is_external(r.model) else f"{rec['timings']['train_seconds']:.0f}"]
-            for r, rec in zip(res.runs_of(TRAIN), trained)]
+            for r, rec in zip(res.runs_of(TRAIN), trained, strict=True)]
     doc.heading("Models", 2)
     doc.table(["model", "clean mAP (%), all queries", "training (s)"], rows)
 
@@ -282,7 +293,7 @@ def _attack_table(doc: _Doc, res: _Results, targeted: bool) -> None:
         rec = next((x for x in recs if x is not None), None)
         clean_row.append(_pct(rec["metrics"]["clean_t_map" if targeted else "clean_map"]) if rec else "-")
     rows.append(clean_row)
-    theory_rows = []
+    theory_rows: List[list] = []
     for method in methods:
         row, theory, steps, params = [], [], set(), {}
         for m in res.models:
@@ -343,7 +354,7 @@ def _robust_of(res: _Results, runs) -> Optional[Dict]:
     recs = [res.record(r) for r in runs if not r.config["targeted"]]
     if not recs or any(x is None for x in recs):
         return None
-    return worst_case([x["metrics"] for x in recs])
+    return worst_case([x["metrics"] for x in recs if x is not None])
 
 
 def _defense_table(doc: _Doc, res: _Results) -> None:
@@ -364,7 +375,7 @@ def _defense_table(doc: _Doc, res: _Results) -> None:
             recs = [res.record(r) for r in runs]
             any_rec = next((x for x in recs if x is not None), None)
             row = [name if name == "none" else f"**{name}**", _pct(any_rec["metrics"]["clean_map"]) if any_rec else "-"]
-            row += [_pct(x["metrics"]["t_map" if r.config["targeted"] else "map"]) if x else "-" for r, x in zip(runs, recs)]
+            row += [_pct(x["metrics"]["t_map" if r.config["targeted"] else "map"]) if x else "-" for r, x in zip(runs, recs, strict=True)]
             robust = _robust_of(res, runs)
             row.insert(2 + sum(not r.config["targeted"] for r in runs), _pct(robust["map"]) if robust else "-")
             rows.append(row)
@@ -423,7 +434,7 @@ def sanity_flags(res: _Results) -> List[str]:
             wrec = res.record(white) if white else None
             if wrec is not None:
                 gap = (x["t_map"] - wrec["metrics"]["t_map"]) if t else (wrec["metrics"]["map"] - x["map"])
-                if gap > TRANSFER_MARGIN:
+                if gap > TRANSFER_MARGIN and r.surrogate is not None:
                     flags.append(f"transfer from {res.label(r.surrogate)} beats the white-box {name} by {100 * gap:.1f} "
                                  "points: the white-box gradients may be masked or the attack broken")
             continue
@@ -444,8 +455,7 @@ def _figures(doc: _Doc, res: _Results) -> None:
     for m in res.models:
         for targeted in (False, True):
             runs = [r for r in res.runs_of(ATTACK, m) if r.config["targeted"] == targeted]
-            recs = [(r, res.record(r)) for r in runs]
-            recs = [(r, x) for r, x in recs if x is not None and "curves" in x["metrics"]]
+            recs = [(r, x) for r in runs if (x := res.record(r)) is not None and "curves" in x["metrics"]]
             if not recs:
                 continue
             what = "t-" if targeted else ""

@@ -12,12 +12,12 @@ same one an AutoAttack cascade over these attacks would find, in any order.
 
 from __future__ import annotations
 
-from typing import Dict, List, Sequence
+from typing import Any, Dict, List, Sequence
 
 import numpy as np
 
 
-def worst_case(records: Sequence[Dict]) -> Dict[str, object]:
+def worst_case(records: Sequence[Dict]) -> Dict[str, Any]:
     """The robust (worst-case) numbers of untargeted attack records of one model on one query set.
 
     Args:

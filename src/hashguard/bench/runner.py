@@ -27,13 +27,12 @@ from typing import Any, Callable, Dict, Optional
 from .._atomic import atomic_write_bytes, atomic_write_json
 from .._lock import folder_lock
 from .._paths import check_output_dir
-from .grid import run_grid
 from ..data.batching import load_images
+from .grid import run_grid
 from .plan import ATTACK, CONVERGENCE, DEFENSE, REATTACK, TRAIN, TRANSFER, Run, is_external, plan
+from .results import SPEC_FILE, load_spec_of, open_store, protocol_of
 from .spec import BenchSpec
 from .store import RecordStore
-
-SPEC_FILE = "spec.json"
 
 
 def machine_description(device: str = "cpu") -> str:
@@ -47,29 +46,6 @@ def machine_description(device: str = "cpu") -> str:
     if str(device).startswith("cuda") and torch.cuda.is_available():
         text += f", {torch.cuda.get_device_name(torch.device(device))}"
     return text
-
-
-def protocol_of(spec: BenchSpec) -> Dict[str, Any]:
-    """The evaluation protocol shared by every record of a results directory (DESIGN section 4)."""
-    from ..attacks.protocol import PROTOCOL_FORMAT, SUCCESS_DEFINITION
-
-    return {
-        "attack_protocol": PROTOCOL_FORMAT,
-        "eps": spec.eps,
-        "seed": spec.seed,
-        "queries": spec.queries,
-        "topk": spec.topk,
-        "relevance": "share at least one label",
-        "ap_denominator": "relevant items retrieved in the top k",
-        "empty_queries": "AP = 0",
-        "ties": "database index order",
-        "success": SUCCESS_DEFINITION,
-    }
-
-
-def open_store(spec: BenchSpec, out: str | Path) -> RecordStore:
-    """The results store of ``out`` for ``spec``; ``ValueError`` if it holds other records."""
-    return RecordStore(out, protocol=protocol_of(spec))
 
 
 class _Context:
@@ -127,11 +103,11 @@ class _Context:
                 return load_checkpoint(entry["checkpoint"], map_location=self.device)[0]
             splits = self.splits(source[1])
             example = load_images(splits.query, torch.arange(min(2, len(splits.query))))  # the probe batch
-            model, _ = load_external_model(
+            external, _ = load_external_model(
                 entry["def"], entry.get("weights"), input_norm=entry["input_norm"], output=entry["output"],
                 select=entry.get("select"), kwargs=entry.get("kwargs"), example=example, device=self.device,
             )
-            return model
+            return external
         path = self.checkpoint(key)
         if not path.is_file():
             raise ValueError(
@@ -240,7 +216,7 @@ def _defend(ctx: _Context, run: Run):
 
 
 def _attack(ctx: _Context, run: Run, example: bool):
-    from ..attacks.protocol import protocol_path, run_attack
+    from .protocol import protocol_path, run_attack
 
     c = run.config
     splits = ctx.splits(c)
@@ -323,8 +299,12 @@ def run_bench(
     report: bool = True,
     objects: Optional[Dict[str, Any]] = None,
     wait: bool = False,
+    select: Optional[Callable[[Run], bool]] = None,
 ) -> Dict[str, Any]:
     """Run every missing run of ``spec`` into ``out`` and (with ``report``) write the report.
+
+    ``select``: run only the planned attack runs for which ``select(run)`` is true (train and
+    defense runs are always kept, the attacks depend on them); e.g. to split a grid over machines.
 
     ``objects``: ``{name: (model, splits)}`` for the ``[[models]]`` entries given in memory
     (``in_memory = true``; :func:`hashguard.evaluate_robustness` builds those).
@@ -348,13 +328,13 @@ def run_bench(
                      subdirs=("records", "models", "protocols", "figures", "report_files"))
     hint = "wait for it (--wait) or use another --out" if objects is None else "wait for it or use another out="
     with folder_lock(out, wait=wait, log=log, hint=hint):
-        return _run_locked(spec, out, data_dir, device, progress, log, report, objects)
+        return _run_locked(spec, out, data_dir, device, progress, log, report, objects, select)
 
 
-def _run_locked(spec: BenchSpec, out: Path, data_dir, device, progress, log, report, objects) -> Dict[str, Any]:
+def _run_locked(spec: BenchSpec, out: Path, data_dir, device, progress, log, report, objects, select) -> Dict[str, Any]:
     store = open_store(spec, out)
     atomic_write_json(out / SPEC_FILE, spec.to_dict())
-    runs = plan(spec)
+    runs = [r for r in plan(spec) if select is None or r.role in (TRAIN, DEFENSE) or select(r)]
     by_key = {r.key: r for r in runs}
     examples = example_keys(spec, runs)
     ctx = _Context(spec, out, data_dir, device, progress, log, objects=objects)
@@ -387,18 +367,6 @@ def _run_locked(spec: BenchSpec, out: Path, data_dir, device, progress, log, rep
 
         written = write_report(out, run_seconds=seconds)
     return {"records": records, "seconds": seconds, "report": written}
-
-
-def load_spec_of(out: str | Path) -> BenchSpec:
-    """The grid a results directory was last run with (its ``spec.json``)."""
-    path = Path(out) / SPEC_FILE
-    if not path.is_file():
-        raise ValueError(f"{out} has no {SPEC_FILE}: it is not a directory written by `hashguard bench`")
-    return spec_from_json(json.loads(path.read_text()))
-
-
-def spec_from_json(data: Dict[str, Any]) -> BenchSpec:
-    return BenchSpec.from_dict(data, source=SPEC_FILE, check_files=False)
 
 
 __all__ = ["SPEC_FILE", "example_keys", "load_spec_of", "open_store", "protocol_of", "run_bench"]

@@ -69,6 +69,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -158,7 +159,7 @@ class BenchSpec:
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any], *, source: str = "the grid", base_dir: Optional[Path] = None,
-                  check_files: bool = True) -> "BenchSpec":
+                  check_files: bool = True) -> BenchSpec:
         """Build from the nested dict of a TOML / YAML file; unknown keys raise ``ValueError``.
 
         ``base_dir``: the folder relative ``def`` / ``weights`` / ``data_dir`` paths of
@@ -186,8 +187,9 @@ class BenchSpec:
             if key in kwargs and not isinstance(kwargs[key], list):
                 kwargs[key] = [kwargs[key]]
         spec = cls(**kwargs)
-        # whether the grid asked for trained models (a model added on the command line then joins them)
-        spec.trains_models = any(k in data for k in ("datasets", "backbones", "objectives", "bits")) and bool(spec.datasets)
+        # whether the grid asked for trained models (a model added on the command line then joins them);
+        # an attribute, not a field, so never written to spec.json
+        spec.trains_models = any(k in data for k in ("datasets", "backbones", "objectives", "bits")) and bool(spec.datasets)  # type: ignore[attr-defined]
         spec.validate(check_files=check_files)
         return spec
 
@@ -196,7 +198,7 @@ class BenchSpec:
 
     # -- checks -------------------------------------------------------------------------------
 
-    def validate(self, *, check_files: bool = True) -> "BenchSpec":
+    def validate(self, *, check_files: bool = True) -> BenchSpec:
         """Check every setting and name; expand ``"all"``; raise ``ValueError`` on the first problem."""
         from .._params import EPS, check_bits, check_value
         from ..attacks import list_attacks
@@ -502,7 +504,10 @@ def load_spec_file(path: str | Path) -> BenchSpec:
     suffix = path.suffix.lower()
     text = path.read_text()
     if suffix == ".toml":
-        import tomllib
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # Python 3.10: the backport (a dependency there)
+            import tomli as tomllib
 
         try:
             data = tomllib.loads(text)

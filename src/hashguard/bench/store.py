@@ -11,7 +11,7 @@ is read or written, so records made under different conditions are never mixed i
 
 Every file goes through :func:`hashguard._atomic.atomic_write_json` (a temporary file beside the
 target, then ``os.replace``). The temporary files end in ``.tmp``, never in ``.json``, so a file
-left behind by a run killed mid-write is never read as a record (DESIGN section 3, Results).
+left behind by a run killed mid-write is never read as a record (docs/design.md#results-and-resuming).
 """
 
 from __future__ import annotations

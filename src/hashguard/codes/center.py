@@ -5,7 +5,7 @@ For a label y and the attacker's reference set (codes b_j, labels y_j), the cent
     c = sign( mean_{j in P} b_j - mean_{j in N} b_j ),
 
 P the reference samples sharing a label with y, N the others. The public CgAT code computes a
-Jaccard weight and then discards it (METHODS.md 1.7); what it computes is exactly this balanced
+Jaccard weight and then discards it (docs/methods.md#centre-code-cgat); what it computes is exactly this balanced
 difference of means, the minimiser of ``sum_P D_H(b, b_j)/|P| - sum_N D_H(b, b_j)/|N|``.
 An empty side contributes nothing. Untargeted attacks push away from c(y); targeted ones pull
 toward c(y_t).

@@ -112,7 +112,9 @@ class PrototypeNet(nn.Module):
                 f"labels must be a (B, {self.num_classes}) multi-hot matrix, got shape {tuple(labels.shape)}; "
                 "add a batch dimension with labels.unsqueeze(0) for a single label row"
             )
-        weight = self.feature[0].weight
+        first = self.feature[0]
+        assert isinstance(first, nn.Linear)
+        weight = first.weight
         return labels.to(device=weight.device, dtype=weight.dtype)
 
     def forward(self, labels: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -297,7 +299,7 @@ def train_prototype_net(
     ref_labels: torch.Tensor,
     *,
     label_pool: Optional[torch.Tensor] = None,
-    config: PrototypeConfig = PrototypeConfig(),
+    config: Optional[PrototypeConfig] = None,
     progress: bool = False,
 ) -> PrototypeNet:
     """Train a :class:`PrototypeNet` against the attacker's reference set.
@@ -308,7 +310,7 @@ def train_prototype_net(
         label_pool: rows the target labels are drawn from; default ``ref_labels``. Its distinct
             non-zero rows form the pool; each step draws ``batch_size`` of them uniformly with
             replacement from a ``torch.Generator`` seeded with ``config.seed``.
-        config: loss, schedule and seed (:class:`PrototypeConfig`).
+        config: loss, schedule and seed (:class:`PrototypeConfig`; default ``PrototypeConfig()``).
         progress: show a tqdm bar over the steps.
 
     Returns:
@@ -316,6 +318,7 @@ def train_prototype_net(
         ``net.config = dataclasses.asdict(config)``. Same inputs and seed give identical weights
         (on one device); the global RNG state is left untouched.
     """
+    config = PrototypeConfig() if config is None else config
     _check_config(config)
     if not isinstance(ref_codes, torch.Tensor) or not isinstance(ref_labels, torch.Tensor):
         raise ValueError("ref_codes and ref_labels must be torch tensors")

@@ -5,14 +5,14 @@ Bring your own dataset either as list files on disk (``from_lists(DIR)``, the sa
 (:func:`from_tensors`).
 """
 
-from .base import DatasetSplits, ImageDataset, SubsetImageDataset, TensorImageDataset
-from .registry import create_dataset, list_datasets, register_dataset
 from . import benchmarks, list_dataset, mnist, mnist_mosaic, synthetic  # noqa: F401  (register the datasets)
-from .loading import check_dataset, load_splits, needs_data_dir
+from .base import DatasetSplits, ImageDataset, SubsetImageDataset, TensorImageDataset
 from .from_tensors import from_tensors
 from .image_list import ImageListDataset, ImageReadError
 from .list_dataset import load_list_dataset
 from .list_files import DataRootNotFoundError, ImageNotFoundError, ListFileError, ListFileNotFoundError
+from .loading import check_dataset, load_splits, needs_data_dir
+from .registry import create_dataset, list_datasets, register_dataset
 from .transforms import ImageSizeError
 
 from_lists = load_list_dataset  # the splits of your own list files in one call: from_lists("data/mine")

@@ -118,7 +118,7 @@ class ImageDataset(Dataset):
     def num_classes(self) -> int:
         return int(self.labels.shape[1])
 
-    def subset(self, indices: Sequence[int] | torch.Tensor) -> "ImageDataset":
+    def subset(self, indices: Sequence[int] | torch.Tensor) -> ImageDataset:
         return SubsetImageDataset(self, torch.as_tensor(indices, dtype=torch.long))
 
 
@@ -229,7 +229,7 @@ class DatasetSplits:
         n_validation: int,
         generator: torch.Generator,
         **fields: Any,
-    ) -> "DatasetSplits":
+    ) -> DatasetSplits:
         """In-memory splits whose train and validation sets are disjoint random parts of the database.
 
         ``query`` and ``database`` are ``(images, labels)`` pairs (uint8, or float in [0, 1], NCHW

@@ -66,7 +66,7 @@ class ImageListDataset(ImageDataset):
         transform: Optional[Callable] = None,
         check_files: bool = True,
         source: Optional[PathLike] = None,
-        line_numbers: Optional[Sequence[int]] = None,
+        line_numbers: Optional[Union[Sequence[int], np.ndarray]] = None,
     ) -> None:
         labels = torch.as_tensor(np.asarray(labels) if not isinstance(labels, torch.Tensor) else labels)
         if labels.dim() != 2:
@@ -97,7 +97,7 @@ class ImageListDataset(ImageDataset):
         *,
         transform: Optional[Callable] = None,
         check_files: bool = True,
-    ) -> "ImageListDataset":
+    ) -> ImageListDataset:
         """Build from a parsed list (:mod:`hashguard.data.list_files`); paths relative to ``root``."""
         return cls(
             image_list.paths,

@@ -157,6 +157,7 @@ def load_list_dataset(
         for dataset in datasets.values():
             dataset.transform = transform
     else:
+        assert isinstance(transform, PaperTransform)  # built above from image_size
         size = (transform.image_size, transform.image_size)
     num_classes = lists["train"].num_classes
     multi_label = any(bool((lists[split].labels.sum(axis=1) > 1).any()) for split in SPLITS)

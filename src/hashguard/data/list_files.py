@@ -290,7 +290,7 @@ def read_label_file(
         numbers.append(lineno)
     if not rows:
         raise _empty_error(path, "space-separated 0/1 label row")
-    return _rows_to_matrix(rows, int(width)), np.asarray(numbers, dtype=np.int64)
+    return _rows_to_matrix(rows, int(width or 0)), np.asarray(numbers, dtype=np.int64)
 
 
 def read_path_file(path: PathLike) -> Tuple[List[str], np.ndarray]:
@@ -341,7 +341,7 @@ def read_path_label_list(
         raise _empty_error(path, "'path 0 1 0 ...' entry")
     return ImageList(
         paths=paths,
-        labels=_rows_to_matrix(rows, int(width)),
+        labels=_rows_to_matrix(rows, int(width or 0)),
         line_numbers=np.asarray(numbers, dtype=np.int64),
         source=path,
     )

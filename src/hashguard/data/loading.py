@@ -88,6 +88,7 @@ def load_splits(
     check_dataset(dataset, data_dir, image_size=image_size, resize=resize)
     kwargs: Dict[str, Any] = {"seed": int(seed)}
     if needs_data_dir(dataset):
+        assert data_dir is not None  # check_dataset raised otherwise
         if str(dataset).lower() == LISTS:
             own = Path(data_dir) / LISTS
             use_own = own.is_dir() and not holds_list_files(data_dir)

@@ -1,7 +1,7 @@
 """Image transforms: the papers' resize + centre crop, or the image as it is; float32 RGB in [0, 1].
 
 ProS-GAN, THA and SAAT all evaluate with ``Resize(256)``, ``CenterCrop(224)``, ``ToTensor()`` and no
-augmentation (METHODS.md section 2.2): :class:`PaperTransform`. A user's own list-file dataset keeps
+augmentation (docs/methods.md#input-normalisation): :class:`PaperTransform`. A user's own list-file dataset keeps
 its images' own size by default: :class:`AsIsTransform` only converts them. There is deliberately
 **no** mean/std normalisation here: ``HashModel`` normalises internally, so attacks work in pixel
 units and eps = 8/255 means 8/255.

@@ -10,9 +10,9 @@ the model; ``defend_checkpoint`` does the whole job for a checkpoint file (used 
 defend``). Database codes must be recomputed from the defended model.
 """
 
+from . import atrdh, cgat, pga_at, saat  # noqa: F401  (register)
 from .base import Defense, DefenseConfig, frozen_batchnorm_statistics
 from .registry import create_defense, list_defenses, register_defense
-from . import atrdh, cgat, pga_at, saat  # noqa: F401  (register)
 from .run import defend_checkpoint, defend_external, defend_model, objective_from_config
 
 __all__ = [

@@ -1,5 +1,5 @@
 """ATRDH, adversarial training of THA (Wang et al., SIGIR 2021, "Targeted attack and defense for
-deep hashing"; METHODS.md 1.6).
+deep hashing"; docs/methods.md#atrdh).
 
 Per batch: draw random target labels (uniform over the distinct training labels), take one Adam
 step of a PrototypeNet with the circle loss against the current training sign codes B (lr 1e-4,
@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import torch
 
-from ..codes.prototype import PrototypeNet, circle_prototype_loss
 from ..attacks.targets import unique_labels
+from ..codes.prototype import PrototypeNet, circle_prototype_loss
 from ..hashing.base import similarity
 from .base import Defense
 from .registry import register_defense

@@ -37,8 +37,8 @@ from tqdm.auto import tqdm
 from .._atomic import atomic_torch_save
 from .._repr import dataclass_changes, describe, same_value
 from ..attacks import create_attack
-from ..hashing.base import HashingObjective
 from ..data.batching import count_batches, iterate_batches
+from ..hashing.base import HashingObjective
 from ..hashing.trainer import fill_buffer
 from ..models.contract import check_hash_model
 from ..models.hash_model import HashModel, encode_dataset, sign_codes
@@ -97,7 +97,7 @@ def frozen_batchnorm_statistics(model: nn.Module) -> Iterator[None]:
     finally:
         for m, momentum, tracked in saved:
             m.momentum = momentum
-            if tracked is not None:
+            if tracked is not None and m.num_batches_tracked is not None:
                 m.num_batches_tracked.copy_(tracked)
 
 
@@ -144,7 +144,7 @@ class Defense:
         self.config = DefenseConfig(**{**self.defaults, **config_params})
         self.config.validate()
         self.source = model
-        self.objective = objective
+        self.objective: Any = objective  # a name until fit() builds the HashingObjective
 
     def __repr__(self) -> str:
         """``ATRDH(objective='dpsh', epochs=100, eps=8/255, step=2/255, steps=7, adv_weight=2.0)``:
@@ -247,6 +247,7 @@ class Defense:
         objective = self.objective.to(device)
         self.model = model
         generator = torch.Generator().manual_seed(cfg.seed)
+        optimizer: torch.optim.Optimizer
         if cfg.optimizer == "sgd":
             optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
         else:
@@ -285,7 +286,7 @@ class Defense:
                 begin, total, count = time.perf_counter(), 0.0, 0
                 epoch_lr = optimizer.param_groups[0]["lr"]
                 order = torch.randperm(len(train), generator=generator)
-                for step, (images, labels, idx) in enumerate(iterate_batches(train, order, cfg.batch_size)):
+                for images, labels, idx in iterate_batches(train, order, cfg.batch_size):
                     images, labels, idx = images.to(device), labels.to(device).float(), idx.to(device)
                     targets = self.inner_target_labels(labels)
                     ref = self.reference(labels, idx, targets)

@@ -1,4 +1,4 @@
-"""CgAT, center-guided adversarial training (Wang et al., WWW 2023; METHODS.md 1.7).
+"""CgAT, center-guided adversarial training (Wang et al., WWW 2023; docs/methods.md#cgat).
 
 The centre code c = sign(mean of positives' codes - mean of negatives' codes) of the batch labels,
 over the current training sign codes B. Inner maximisation: PGD away from c (minimise (1/K) <c, h>),

@@ -10,7 +10,7 @@ training::
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Dict
 
 from .._params import EPS, SEED, STEP, Param, dataclass_schema, defaults_schema
@@ -42,7 +42,7 @@ METHOD_RULES: Dict[str, Dict[str, Param]] = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def defense_schema(name: str) -> Dict[str, Param]:
     """``parameter -> Param`` of defense ``name``: DefenseConfig (its defaults those of the method)
     and the method's own parameters."""

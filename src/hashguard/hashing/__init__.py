@@ -1,9 +1,9 @@
 """Hashing objectives (DPH, DPSH, HashNet, CSQ, DCH) and the trainer."""
 
-from .base import HashingObjective, create_hashing, list_hashing, register_hashing, similarity
 from . import csq, dch, dph, dpsh, hashnet  # noqa: F401  (register the objectives)
-from .trainer import TrainConfig, TrainHistory, calibrate_hash_layer, train_hash_model
+from .base import HashingObjective, create_hashing, list_hashing, register_hashing, similarity
 from .train_checkpoint import train_checkpoint
+from .trainer import TrainConfig, TrainHistory, calibrate_hash_layer, train_hash_model
 
 __all__ = [
     "HashingObjective",

@@ -3,7 +3,7 @@
 An objective sees a batch of continuous codes ``u = tanh(alpha * logits)``, their multi-hot labels
 ``y`` and their indices ``idx`` in the training split. Pairwise objectives (DPH, DPSH, HashNet)
 compare the batch with the whole training set through a buffer ``U`` of the latest continuous
-code of every training item (updated without gradient, as in the public code, METHODS.md 2.3);
+code of every training item (updated without gradient, as in the public code, docs/methods.md#objectives);
 ``Y`` holds the training labels. ``alpha(step)`` is the tanh scale the trainer should use at a
 training step (HashNet's continuation; 1 for the others).
 """
@@ -26,7 +26,7 @@ def list_hashing() -> List[str]:
     return OBJECTIVES.names()
 
 
-def create_hashing(name: str, *, bits: int, train_labels: torch.Tensor, **params: Any) -> "HashingObjective":
+def create_hashing(name: str, *, bits: int, train_labels: torch.Tensor, **params: Any) -> HashingObjective:
     """Build the objective ``name`` for ``bits``-bit codes of a training set with ``train_labels``."""
     return OBJECTIVES.create(name, bits=bits, train_labels=train_labels, **params)
 
@@ -40,6 +40,8 @@ class HashingObjective(nn.Module):
     """Common state of a hashing objective: code length, training labels and the U buffer."""
 
     name = "base"
+    Y: torch.Tensor  # buffers (register_buffer)
+    U: torch.Tensor
 
     def __init__(self, *, bits: int, train_labels: torch.Tensor) -> None:
         super().__init__()

@@ -4,7 +4,7 @@ Each class owns a hash centre: rows of a Hadamard matrix stacked as [H; -H] (2K 
 are K/2 apart except a row and its negation, which are K apart) when K is a power of two and the
 classes fit (C <= 2K); otherwise random balanced centres (half of the bits +1), keeping the draw
 with the largest minimum distance out of 20, accepting early once min > K/4 and mean >= K/2, and
-always distinct (Sec. 3.2; this also covers 48 bits, where the public code fails, METHODS.md 2.3).
+always distinct (Sec. 3.2; this also covers 48 bits, where the public code fails, docs/methods.md#objectives).
 A multi-label item's centre is sign(sum of its classes' centres), with ties (zeros) filled from a
 fixed random centre. The loss is
 
@@ -14,6 +14,7 @@ fixed random centre. The loss is
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -43,7 +44,8 @@ def random_balanced_centers(num_classes: int, bits: int, generator: torch.Genera
             f"{num_classes} classes need more distinct balanced {bits}-bit centres than exist "
             f"({math.comb(bits, bits // 2)}); use more bits"
         )
-    best, best_min = None, -1.0
+    best: Optional[torch.Tensor] = None
+    best_min = -1.0
     for _ in range(tries):
         centers = _balanced_draw(num_classes, bits, generator)
         dist = 0.5 * (bits - centers @ centers.t())
@@ -53,6 +55,7 @@ def random_balanced_centers(num_classes: int, bits: int, generator: torch.Genera
             best, best_min = centers, low
         if low > bits / 4 and (not off.numel() or float(off.mean()) >= bits / 2):
             break
+    assert best is not None  # the first draw always beats -1 (tries >= 1)
     for _ in range(10_000):  # tiny codes: redraw repeated centres until all are distinct
         same = (best @ best.t() == bits) & torch.ones(num_classes, num_classes, dtype=torch.bool).triu(diagonal=1)
         repeated = same.any(dim=0)  # a centre equal to an earlier one
@@ -73,6 +76,9 @@ def hash_centers(num_classes: int, bits: int, seed: int = 0) -> torch.Tensor:
 
 @register_hashing("csq")
 class CSQ(HashingObjective):
+    centers: torch.Tensor  # buffers (register_buffer)
+    tie_center: torch.Tensor
+
     name = "csq"
 
     def __init__(self, *, bits: int, train_labels: torch.Tensor, quantisation: float = 1e-4, center_seed: int = 0) -> None:

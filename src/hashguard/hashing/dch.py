@@ -7,7 +7,7 @@ cross-entropy plus the Cauchy quantisation loss is
     L = mean_ij w_ij (S_ij log(d_ij / gamma) + log(1 + gamma / d_ij))
         + lambda * mean_i log(1 + d(|u_i|, 1) / gamma)
 
-with gamma = 20, lambda = 0.1, and w balancing similar and dissimilar pairs (METHODS.md 2.3).
+with gamma = 20, lambda = 0.1, and w balancing similar and dissimilar pairs (docs/methods.md#objectives).
 """
 
 from __future__ import annotations

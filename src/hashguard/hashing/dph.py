@@ -1,7 +1,7 @@
 """DPH: deep pairwise hashing with a squared inner-product loss (the victim of ProS-GAN / SAAT).
 
 L = mean_ij ( <u_i, U_j> / K - S_ij )^2 with S_ij in {-1, +1} (shared label or not), between the
-batch and the buffer U of the whole training set (METHODS.md section 2.3; SAAT ``dph.py``).
+batch and the buffer U of the whole training set (docs/methods.md#objectives; SAAT ``dph.py``).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ theta_ij = 1/2 <u_i, U_j>, plus a quantisation term pulling u towards sign(u):
     L = mean_ij( log(1 + e^theta_ij) - S_ij theta_ij ) + eta * sum_i ||sign(u_i) - u_i||^2 / (N * B)
 
 with eta = 50 and N the training-set size, B the batch size (the normalisation of the ProS-GAN,
-THA and SAAT code, METHODS.md section 2.3). softplus keeps log(1 + e^theta) stable.
+THA and SAAT code, docs/methods.md#objectives). softplus keeps log(1 + e^theta) stable.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ by the model being evaluated, never reused from another one.
 
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
 from ..data.base import DatasetSplits, ImageDataset
 from ..models.hash_model import HashModel, encode_dataset
@@ -25,7 +25,7 @@ def retrieval_map(
     progress: bool = False,
 ) -> float:
     """mAP@topk of ``query`` against ``database`` under ``model`` (relevance: a shared label)."""
-    loading = {"batch_size": batch_size, "num_workers": num_workers, "progress": progress}
+    loading: Dict[str, Any] = {"batch_size": batch_size, "num_workers": num_workers, "progress": progress}
     q = encode_dataset(model, query, desc="encoding queries", **loading)
     d = encode_dataset(model, database, desc="encoding database", **loading)
     return mean_average_precision(q, d, query.labels, database.labels, topk=topk)

@@ -1,6 +1,6 @@
 """Training a hashing model with one of the registered objectives.
 
-Paper defaults (METHODS.md section 2.4, SAAT / THA code): SGD, lr 0.01, momentum 0.9, weight decay
+Paper defaults (docs/methods.md#training-defaults, SAAT / THA code): SGD, lr 0.01, momentum 0.9, weight decay
 5e-4, batch 32, learning rate x0.1 every ``epochs // 3`` epochs. Model selection never looks at the
 query set: the model of the last epoch is kept, and the optional per-epoch validation mAP is
 measured on the dataset's validation split ranked against the training split.
@@ -115,7 +115,7 @@ def calibrate_hash_layer(model: HashModel, images: torch.Tensor, target_std: flo
     model.hash_layer.bias.sub_(mean).mul_(scale)
 
 
-def warm_up_backbone(model: HashModel, train: ImageDataset, config: "TrainConfig", generator: torch.Generator, progress: bool) -> None:
+def warm_up_backbone(model: HashModel, train: ImageDataset, config: TrainConfig, generator: torch.Generator, progress: bool) -> None:
     """Train the backbone with a temporary linear classifier on the training labels (then dropped)."""
     device = model.device
     with torch.no_grad():
@@ -159,7 +159,7 @@ def train_hash_model(
     model: HashModel,
     objective: HashingObjective,
     train: ImageDataset,
-    config: TrainConfig = TrainConfig(),
+    config: Optional[TrainConfig] = None,
     *,
     evaluate: Optional[Callable[[HashModel], Dict[str, float]]] = None,
     evaluate_every: int = 0,
@@ -169,8 +169,9 @@ def train_hash_model(
     """Train ``model`` in place on ``train`` with ``objective``; returns the per-epoch history.
 
     ``evaluate(model)`` (e.g. validation mAP) is called every ``evaluate_every`` epochs and after
-    the last one when given; it must not look at the query set.
+    the last one when given; it must not look at the query set. ``config``: default ``TrainConfig()``.
     """
+    config = TrainConfig() if config is None else config
     config.validate()
     if len(train) != objective.num_train:
         raise ValueError(

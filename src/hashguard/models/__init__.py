@@ -2,10 +2,10 @@
 
 from .backbones import Backbone, create_backbone, list_backbones, register_backbone
 from .checkpoint import CheckpointError, load_checkpoint, load_weights, read_checkpoint_config, save_checkpoint
-from .hash_model import HashModel, create_hash_model, encode_dataset, sign_codes
 from .contract import check_hash_model
-from .wrapped import WrappedModel, parse_input_norm, wrap_model
 from .external import file_sha256, load_external_model, read_state_dict, save_weights, unwrap
+from .hash_model import HashModel, create_hash_model, encode_dataset, sign_codes
+from .wrapped import WrappedModel, parse_input_norm, wrap_model
 
 __all__ = [
     "WrappedModel",

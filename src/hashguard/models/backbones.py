@@ -1,6 +1,6 @@
 """Backbone registry: feature extractors under a hash layer (``register_backbone`` / ``create_backbone``).
 
-The torchvision networks follow the attack papers' hashing models (METHODS.md section 2.1): the
+The torchvision networks follow the attack papers' hashing models (docs/methods.md#backbones): the
 convolutional trunk plus fc6/fc7 for AlexNet and VGG (4096-d), everything but the classifier for
 ResNet. ImageNet weights are loaded only when ``pretrained=True`` is asked for (tests never
 download). ``cnn`` is a small network that trains from scratch in minutes on 2 CPU cores at 56x56.
@@ -52,19 +52,19 @@ class _Trunk(nn.Module):
         return self.head(torch.flatten(self.pool(self.features(x)), 1))
 
 
-def _fc67(net: nn.Module) -> Backbone:
+def _fc67(net: Any) -> Backbone:
     # AlexNet and VGG: drop the 1000-way classifier, keep fc6 and fc7 (4096-d) with their dropout
     head = nn.Sequential(*list(net.classifier.children())[:-1])
     return Backbone(_Trunk(net.features, net.avgpool, head), 4096, IMAGENET_MEAN, IMAGENET_STD)
 
 
-def _resnet(net: nn.Module) -> Backbone:
+def _resnet(net: Any) -> Backbone:
     # ResNet: conv1 ... layer4 and the global average pool, without the 1000-way fc
     trunk = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4)
     return Backbone(_Trunk(trunk, net.avgpool, nn.Identity()), net.fc.in_features, IMAGENET_MEAN, IMAGENET_STD)
 
 
-def _register_torchvision(name: str, adapt: Callable[[nn.Module], Backbone]) -> None:
+def _register_torchvision(name: str, adapt: Callable[[Any], Backbone]) -> None:
     def build(*, pretrained: bool = False) -> Backbone:
         import torchvision.models
 

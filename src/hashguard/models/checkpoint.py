@@ -1,4 +1,4 @@
-"""Checkpoints: a ``state_dict`` plus a JSON config, never a pickled model (DESIGN section 3).
+"""Checkpoints: a ``state_dict`` plus a JSON config, never a pickled model (docs/design.md#checkpoints).
 
 The file is a ``torch.save`` of ``{"format", "config_json", "state_dict"}`` loaded back with
 ``torch.load(weights_only=True)``; a copy of the config is written beside it as ``<path>.json`` for

@@ -1,6 +1,6 @@
 """``HashModel``: backbone + linear hash layer + tanh, with input normalisation inside.
 
-Contract (DESIGN section 3): images are float NCHW in [0, 1]; ``forward(x, alpha)`` returns the
+Contract (docs/design.md#hash-models): images are float NCHW in [0, 1]; ``forward(x, alpha)`` returns the
 continuous relaxation ``tanh(alpha * logits)`` of shape (N, K) that hashing objectives and attacks
 differentiate; ``encode(x)`` returns the sign codes in {-1, +1} (sign(0) = +1) computed in eval
 mode under ``no_grad`` in batches, restoring the previous mode afterwards.
@@ -8,7 +8,7 @@ mode under ``no_grad`` in batches, restoring the previous mode afterwards.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 import torch
 from torch import nn
@@ -36,6 +36,11 @@ class HashModel(nn.Module):
             :func:`~hashguard.models.modes.inputs_in_unit_range`, where the projection already
             guarantees the range and the scan is skipped.
     """
+
+    mean: torch.Tensor  # buffers (register_buffer)
+    std: torch.Tensor
+    backbone_name: str  # set by create_hash_model
+    backbone_kwargs: Dict[str, Any]
 
     def __init__(
         self,
@@ -117,7 +122,7 @@ def create_hash_model(
 @torch.no_grad()
 def encode_dataset(
     model: HashModel,
-    dataset: Iterable,
+    dataset: Any,
     *,
     batch_size: int = 256,
     num_workers: int = 0,

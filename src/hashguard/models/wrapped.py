@@ -62,26 +62,27 @@ def parse_input_norm(value: InputNorm) -> Tuple[Optional[Tuple[float, ...]], Opt
             return tuple(IMAGENET_MEAN), tuple(IMAGENET_STD), "imagenet"
         if text == "none":
             return None, None, "none"
+        parsed = None
         if "/" in text:
             mean_text, std_text = text.split("/", 1)
             try:
-                value = ([float(v) for v in mean_text.split(",")], [float(v) for v in std_text.split(",")])
+                parsed = ([float(v) for v in mean_text.split(",")], [float(v) for v in std_text.split(",")])
             except ValueError:
-                value = None
-        else:
-            value = None
-        if value is None:
+                parsed = None
+        if parsed is None:
             raise ValueError(
                 f"input_norm {text!r} is not 'imagenet', 'none' or MEAN/STD with comma-separated per-channel "
                 "values (e.g. 0.5,0.5,0.5/0.25,0.25,0.25)"
             )
+        value = parsed
     if not isinstance(value, (tuple, list)) or len(value) != 2:
         raise ValueError(
             f"input_norm must be 'imagenet', 'none' or a (mean, std) pair of per-channel sequences, got {value!r}"
         )
+    pair: Any = value  # also a (scalar, scalar) pair, which the annotation does not spell out
     try:
-        mean = tuple(float(v) for v in (value[0] if isinstance(value[0], (list, tuple)) else [value[0]]))
-        std = tuple(float(v) for v in (value[1] if isinstance(value[1], (list, tuple)) else [value[1]]))
+        mean = tuple(float(v) for v in (pair[0] if isinstance(pair[0], (list, tuple)) else [pair[0]]))
+        std = tuple(float(v) for v in (pair[1] if isinstance(pair[1], (list, tuple)) else [pair[1]]))
     except (TypeError, ValueError):
         raise ValueError(f"input_norm (mean, std) must hold numbers, got {value!r}") from None
     if len(mean) != len(std):
@@ -113,6 +114,9 @@ class WrappedModel(nn.Module):
         output, input_norm: as given (``input_norm`` as text: imagenet, none or MEAN/STD).
     """
 
+    mean: torch.Tensor  # buffers (register_buffer)
+    std: torch.Tensor
+
     def __init__(self, module: nn.Module, *, mean, std, input_norm: str, output: str, select: Select) -> None:
         super().__init__()
         self.module = module
@@ -122,7 +126,7 @@ class WrappedModel(nn.Module):
         self.check_inputs = True
         self.bits = 0
         self.channels: Optional[int] = None if mean is None or len(mean) == 1 else len(mean)
-        self.input_shape: Optional[Tuple[int, int, int]] = None
+        self.input_shape: Optional[Tuple[int, ...]] = None
         self.channels_last = False  # set by the probe: the network accepts NHWC tensors (faster on CPU)
         self.normalise = mean is not None
         shape = (1, -1, 1, 1)

@@ -3,7 +3,7 @@
 Pure array math with no knowledge of images or models. Every function accepts torch tensors (on
 any device; they are moved to the CPU) and numpy arrays, and returns numpy arrays or Python floats.
 
-Conventions (DESIGN section 4): codes are ±1 matrices ``(N, K)``; labels are multi-hot 0/1
+Conventions (docs/design.md#retrieval-conventions): codes are ±1 matrices ``(N, K)``; labels are multi-hot 0/1
 matrices ``(N, C)``; an item is relevant to a query when their label rows share a label
 (``relevance="exact"``: identical rows); the database is ranked by Hamming distance with ties in
 database index order (stable); AP@k is normalised by the relevant items retrieved in the top k;
@@ -29,10 +29,10 @@ from .average_precision import mean_average_precision
 from .hamming import hamming_distances
 from .packing import pack_codes, unpack_codes
 from .per_query import per_query_scores
-from .top_k import top_k_indices
 from .perceptibility import perceptibility
 from .pr_curve import pr_curve
 from .precision import precision_at_n, precision_within_radius
+from .top_k import top_k_indices
 
 __all__ = [
     "mean_average_precision",

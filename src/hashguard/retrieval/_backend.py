@@ -20,10 +20,10 @@ import os
 import threading
 from typing import Any
 
+from . import _kernels_numpy
+
 ENV_VAR = "HASHGUARD_RETRIEVAL_BACKEND"
 BACKENDS = ("auto", "numba", "numpy")
-
-from . import _kernels_numpy
 
 _NUMBA_LOCK = threading.Lock()
 

@@ -1,7 +1,7 @@
 """Input conversion and validation shared by every retrieval function.
 
 Everything in :mod:`hashguard.retrieval` accepts torch tensors (on any device) and numpy arrays.
-This module turns them into CPU numpy arrays and checks the conventions of DESIGN section 4:
+This module turns them into CPU numpy arrays and checks the conventions of docs/design.md#retrieval-conventions:
 
 * codes are 2-D ``(N, K)`` arrays holding only -1 and +1 (int8 or float of any dtype);
 * labels are 2-D ``(N, C)`` multi-hot arrays holding only 0 and 1 (any numeric dtype or bool);

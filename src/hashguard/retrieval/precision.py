@@ -50,7 +50,7 @@ def precision_at_n(
             ``n`` that is not a positive int.
     """
     if getattr(n, "ndim", None) == 0:  # a 0-d numpy array or torch tensor
-        n = n.item()
+        n = n.item()  # type: ignore[union-attr]  # a 0-d numpy array or tensor, not in the annotation
     scalar = isinstance(n, numbers.Integral) and not isinstance(n, (bool, np.bool_))
     if scalar:
         ns = check_positive_ints([n], "n")

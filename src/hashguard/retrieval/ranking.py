@@ -54,7 +54,7 @@ class Problem:
 
 
 def prepare(query_codes: Any, db_codes: Any, query_labels: Any, db_labels: Any, relevance: str = "share") -> Problem:
-    """Validate the four inputs (DESIGN section 4 conventions) and pack them for the kernels."""
+    """Validate the four inputs (docs/design.md#retrieval-conventions) and pack them for the kernels."""
     check_choice(relevance, "relevance", RELEVANCE)
     qc = as_codes(query_codes, "query_codes")
     dc = as_codes(db_codes, "db_codes")

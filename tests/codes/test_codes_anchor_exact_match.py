@@ -1,4 +1,4 @@
-"""Review regressions for the code builders."""
+"""The anchor builder's exact-label match: equal to a row-by-row comparison, without a (B, N, C) tensor."""
 
 from __future__ import annotations
 

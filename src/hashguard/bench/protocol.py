@@ -1,6 +1,6 @@
 """The attack protocol: fixed queries and targets per seed, one attack run, one metrics record.
 
-Used by ``hashguard attack`` and by the benchmark runner. What it fixes (DESIGN section 4):
+Used by ``hashguard attack`` and by the benchmark runner. What it fixes (docs/design.md#queries-and-the-protocol-file):
 
 - the queries: ``n_queries`` indices of the query split drawn once from the seed (sorted), and
   one target label per query (``targets.draw_target_labels``), saved in a protocol file that
@@ -29,14 +29,14 @@ import torch
 
 from .. import __version__
 from .._atomic import atomic_write_json
+from ..attacks.base import AttackResult
+from ..attacks.knowledge import Database, Knowledge
+from ..attacks.registry import create_attack
+from ..attacks.targets import draw_target_labels
 from ..data.batching import load_images
 from ..data.fingerprint import split_fingerprint
 from ..models.hash_model import HashModel, encode_dataset
 from ..retrieval import mean_average_precision, per_query_scores, perceptibility, pr_curve, precision_at_n
-from .base import AttackResult
-from .knowledge import Database, Knowledge
-from .registry import create_attack
-from .targets import draw_target_labels
 
 SUCCESS_N = 10
 SUCCESS_DEFINITION = {
@@ -161,7 +161,7 @@ def evaluate_attack(
     runs, where the surrogate's reference codes live in another model's code space.
 
     Besides the scalar metrics the record holds ``per_query`` (each query's AP, or t-AP when
-    targeted, and success, in query order) and, with ``curves``, the PR-by-radius and P@N curves
+    targeted, and success, in query order; with a theory row also the ideal code's AP) and, with ``curves``, the PR-by-radius and P@N curves
     of the clean and the adversarial codes (``retrieval_curves``; target labels when targeted).
     """
     targeted = target_labels is not None
@@ -188,6 +188,10 @@ def evaluate_attack(
     out["success_definition"] = SUCCESS_DEFINITION["targeted" if targeted else "untargeted"]
     # per query, in query order: AP (t-AP when targeted) and success, for worst-case (robust) mAP
     out["per_query"] = {"ap": _rounded(ap_adv), "success": [bool(v) for v in ok]}
+    if theory and ideal is not None:  # how far each query's AP is from the ideal code's
+        out["per_query"]["theory_ap"] = _rounded(per_query_scores(ideal.cpu(), database.codes, success_labels,
+                                                                  database.labels, topk=database.topk)[0])
+        out["bits_from_ideal"] = float((codes_adv != ideal.cpu()).float().sum(1).mean()) if n else 0.0
     if curves and n:
         out["curves"] = {"clean": retrieval_curves(clean_codes, database, success_labels),
                          "adversarial": retrieval_curves(codes_adv, database, success_labels)}
@@ -243,7 +247,7 @@ def run_attack(
     protocol_file: Optional[str | Path] = None,
     batch_size: int = 128,
     progress: bool = False,
-    cache: Optional[Dict[str, Any]] = None,
+    cache: Optional[Dict[Any, Any]] = None,
     return_details: bool = False,
     victim_data: Optional[Mapping[str, Any]] = None,
     surrogate_data: Optional[Mapping[str, Any]] = None,

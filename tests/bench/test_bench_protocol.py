@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from hashguard.attacks import Database, Knowledge, create_attack, draw_target_labels
-from hashguard.attacks.protocol import (
+from hashguard.bench.protocol import (
     SUCCESS_N,
     evaluate_attack,
     load_or_draw_protocol,
@@ -128,6 +128,9 @@ def test_evaluate_attack_matches_direct_metrics(splits, victim, database, name, 
     assert m["clean_map"] == pytest.approx(mAP(clean, y), abs=1e-12)
     assert m["map"] == pytest.approx(mAP(result.codes_adv, y), abs=1e-12)
     assert m["theory_map"] == pytest.approx(mAP(result.ideal_codes, y), abs=1e-12)
+    ideal_ap, _ = per_query_scores(result.ideal_codes, database.codes, targets if targeted else y, database.labels)
+    assert m["per_query"]["theory_ap"] == pytest.approx(ideal_ap.tolist(), abs=1e-6)
+    assert m["bits_from_ideal"] == pytest.approx(float((result.codes_adv != result.ideal_codes).float().sum(1).mean()))
     assert m["perceptibility"] == perceptibility(x, result.x_adv)
     assert set(m["perceptibility"]) == {"linf", "l2", "rmse"}
     assert m["perceptibility"]["linf"] <= EPS + 1e-6
@@ -148,7 +151,7 @@ def test_evaluate_attack_matches_direct_metrics(splits, victim, database, name, 
         assert m["map"] < m["clean_map"]
     untheoretical = evaluate_attack(result, x, y, clean, database, target_labels=targets if targeted else None,
                                     theory=False)
-    assert untheoretical["theory_map"] is None
+    assert untheoretical["theory_map"] is None and "theory_ap" not in untheoretical["per_query"]
     if targeted:
         assert untheoretical["theory_t_map"] is None
 
@@ -246,7 +249,7 @@ def test_a_surrogate_of_another_split_is_refused_before_any_work(splits, victim,
 
 
 def test_surrogate_check_compares_dataset_seed_and_the_fields_both_give():
-    from hashguard.attacks.protocol import check_surrogate_data
+    from hashguard.bench.protocol import check_surrogate_data
 
     victim = {"dataset": "synthetic", "seed": 3, "image_size": 32}
     check_surrogate_data(victim, {"dataset": "synthetic", "seed": 3, "image_size": 32, "resize": 40})
