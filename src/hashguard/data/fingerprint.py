@@ -59,7 +59,7 @@ def _update(digest, dataset, indices: np.ndarray) -> None:
         digest.update(chosen.numpy().tobytes())
 
 
-def split_fingerprint(dataset, indices: Optional[Sequence[int]] = None) -> str:
+def split_fingerprint(dataset, indices: Optional[Sequence[int] | np.ndarray] = None) -> str:
     """SHA-256 (hex) of the images and labels of ``dataset`` at ``indices`` (None: every item)."""
     index = np.arange(len(dataset)) if indices is None else np.asarray(indices, dtype=np.int64).reshape(-1)
     digest = hashlib.sha256()

@@ -129,8 +129,9 @@ def load_list_dataset(
     Raises:
         ListFileError: a malformed list (a label row of another width names the file, the line and
         both widths); an image listed twice in the query or database list; a row with no label in
-        a single-label dataset (a repeated training line is a warning). ImageSizeError (a ValueError): the splits' first images differ in size and
-        no ``image_size`` was given. The errors of :func:`~hashguard.data.list_files.read_splits`.
+        a single-label dataset (a repeated training line is a warning).
+        ImageSizeError (a ValueError): the splits' first images differ in size and no
+        ``image_size`` was given. The errors of :func:`~hashguard.data.list_files.read_splits`.
     """
     del seed  # the list files fix the splits
     if root is None:

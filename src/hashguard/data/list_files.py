@@ -139,7 +139,7 @@ class ImageList:
         """``(line, first line, path)`` of every line whose path already appeared on an earlier line."""
         first: Dict[str, int] = {}
         out = []
-        for path, line in zip(self.paths, self.line_numbers.tolist()):
+        for path, line in zip(self.paths, self.line_numbers.tolist(), strict=True):
             if path in first:
                 out.append((int(line), first[path], path))
             else:

@@ -15,8 +15,8 @@ from typing import Any, Dict, Optional, Tuple
 import torch
 
 from .. import __version__
-from ..errors import InputError
 from .._atomic import atomic_torch_save, atomic_write_text
+from ..errors import InputError
 from .hash_model import HashModel, create_hash_model
 
 FORMAT = "hashguard-checkpoint-v1"
@@ -73,8 +73,8 @@ def _read(path: Path) -> Tuple[Dict[str, Any], Dict[str, torch.Tensor]]:
             "to wrap other weights, build a HashModel, load_state_dict them and call save_checkpoint"
         )
     try:
-        config = json.loads(payload.get("config_json"))
-    except (TypeError, ValueError):
+        config = json.loads(payload["config_json"])
+    except (KeyError, TypeError, ValueError):
         config = None
     if not isinstance(config, dict) or not isinstance(payload.get("state_dict"), dict):
         raise CheckpointError(
@@ -102,11 +102,13 @@ def load_failure(err: BaseException, path: Optional[Path] = None) -> str:
     found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(err))
     if found:
         return f"holds a pickled {found.group(1)} object, not only tensors (loading it would run code)"
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(4)
-    except (OSError, TypeError):
-        head = b""
+    head = b""
+    if path is not None:
+        try:
+            with open(path, "rb") as handle:
+                head = handle.read(4)
+        except OSError:
+            pass
     if head.startswith(b"PK\x03\x04"):
         if "zip archive" in str(err) or "central directory" in str(err):
             return "is a truncated or damaged torch file (its zip archive is incomplete)"
