@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hashguard.attacks.protocol import load_or_draw_protocol
+from hashguard.bench.protocol import load_or_draw_protocol
 from hashguard.cli import main
 from hashguard.data import load_splits
 
