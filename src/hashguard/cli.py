@@ -1,12 +1,18 @@
 """The ``hashguard`` command: a thin layer that parses arguments, calls the library and prints.
 
+    hashguard list attacks|defenses|datasets|backbones|objectives|presets|protocols [--json]
     hashguard datasets
     hashguard train --dataset mnist-mosaic --backbone cnn --hash dpsh --bits 32 --seed 0 --out model.pt
     hashguard evaluate --model model.pt [--topk K] [--json FILE]
     hashguard attack --model model.pt --method pga [--targeted] [--queries N] --json FILE
     hashguard defend --model model.pt --method saat [--epochs N] [--seed S] --out defended.pt
-    hashguard bench --preset quick --out runs/quick          (or --grid my-grid.toml)
+    hashguard bench --preset quick --out runs/quick          (or --grid my-grid.toml; --dry-run: the plan)
+    hashguard status runs/quick
     hashguard report runs/quick
+
+``--help`` and ``list`` never import torch (seconds of start-up): the names offered as choices come
+from the generated table of :mod:`hashguard._catalog`, and everything else is imported inside the
+command that needs it.
 """
 
 from __future__ import annotations
@@ -164,9 +170,15 @@ def _load_model(args: argparse.Namespace, device: str):
     return external, meta, splits, None
 
 
+def _names(kind: str) -> List[str]:
+    """Registered names offered as choices, without importing the registries (``hashguard._catalog``)."""
+    from ._catalog import names
+
+    return names(kind)
+
+
 def _add_model_options(p: argparse.ArgumentParser, *, objective: bool = False) -> None:
     """--model, or --model-def/--weights/--input-norm/... for a user's own network; --dataset etc."""
-    from .data import list_datasets
 
     p.add_argument("--model", default=None, help="checkpoint written by `hashguard train` (or --model-def)")
     g = p.add_argument_group("your own network (instead of --model)")
@@ -183,11 +195,9 @@ def _add_model_options(p: argparse.ArgumentParser, *, objective: bool = False) -
     g.add_argument("--select", default=None, metavar="INDEX|KEY",
                    help="the code tensor's index (tuple output) or key (dict output)")
     if objective:
-        from .hashing import list_hashing
-
-        g.add_argument("--hash", default="dpsh", choices=list_hashing(),
+        g.add_argument("--hash", default="dpsh", choices=_names("objectives"),
                        help="the objective your network was trained with: the defense's L_ori term (default dpsh)")
-    p.add_argument("--dataset", default=None, choices=list_datasets(),
+    p.add_argument("--dataset", default=None, choices=_names("datasets"),
                    help="dataset (default: the checkpoint's); `lists` reads your own list files from --data-dir")
     p.add_argument("--image-size", type=int, default=None,
                    help="resize + centre-crop disk images to this size (lists: files' own size by default; "
@@ -204,11 +214,97 @@ def _topk(arg: Optional[int], splits) -> Optional[int]:
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
-    from .data import list_datasets, needs_data_dir
+    from ._catalog import entries
 
-    for name in list_datasets():
-        where = "reads --data-dir" if needs_data_dir(name) else "built in"
-        print(f"{name:14s} {where}")
+    for entry in entries("datasets"):
+        where = "reads --data-dir" if entry["source"] == "--data-dir" else "built in"
+        print(f"{entry['name']:14s} {where}")
+    return 0
+
+
+def _pixels(value: Any) -> str:
+    """A budget in pixel units as people write it: 8/255, 0.5."""
+    if isinstance(value, float) and value > 0 and abs(value * 255 - round(value * 255)) < 1e-6:
+        return f"{round(value * 255)}/255"
+    return _value(value)
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return ",".join(_value(v) for v in value)
+    return str(value)
+
+
+def _settings(defaults: Dict[str, Any], skip: tuple = ()) -> str:
+    """``key=value`` of the defaults a table row shows (tables by their epochs, None left out)."""
+    out = []
+    for key, value in defaults.items():
+        if key in skip or value is None:
+            continue
+        if isinstance(value, dict):
+            out += [f"{key}.epochs={value['epochs']}"] if value.get("epochs") is not None else []
+        elif key in ("eps", "step", "noise"):
+            out.append(f"{key}={_pixels(value)}")
+        else:
+            out.append(f"{key}={_value(value)}")
+    return " ".join(out)
+
+
+def _print_table(header: List[str], rows: List[List[str]]) -> None:
+    """Columns padded to their widest cell; the last one (a description) is not padded."""
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header) - 1)]
+    for row in [header] + rows:
+        cells = [str(c).ljust(w) for c, w in zip(row[:-1], widths, strict=True)] + [str(row[-1])]
+        print("  ".join(cells).rstrip())
+
+
+def _topk_text(value: Optional[int]) -> str:
+    return "all" if value is None else str(value)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    import json
+
+    from ._catalog import entries
+
+    items = entries(args.kind)
+    if args.json:
+        print(json.dumps(items, indent=2))
+        return 0
+    if args.kind == "attacks":
+        _print_table(["NAME", "MODES", "EPS", "STEPS", "PAPER DEFAULTS", "DESCRIPTION"], [
+            [e["name"], ",".join(e["modes"]), _pixels(e["defaults"]["eps"]),
+             f"{e['defaults']['steps']}{' (fixed)' if e['fixed_steps'] else ''}",
+             _settings(e["defaults"], skip=("eps", "steps")), e["description"]] for e in items])
+    elif args.kind == "defenses":
+        _print_table(["NAME", "EPOCHS", "EPS", "STEPS", "PAPER DEFAULTS", "DESCRIPTION"], [
+            [e["name"], e["defaults"]["epochs"], _pixels(e["defaults"]["eps"]), e["defaults"]["steps"],
+             _settings(e["defaults"], skip=("epochs", "eps", "steps")), e["description"]] for e in items])
+    elif args.kind == "datasets":
+        _print_table(["NAME", "SOURCE", "TOP-K", "DESCRIPTION"], [
+            [e["name"], e["source"], _topk_text(e["default_topk"]), e["description"]] for e in items])
+    elif args.kind == "objectives":
+        _print_table(["NAME", "PARAMETERS", "DESCRIPTION"], [
+            [e["name"], _settings(e["defaults"]) or "-", e["description"]] for e in items])
+    elif args.kind == "presets":
+        _print_table(["NAME", "MODELS", "RUNS", "DESCRIPTION"], [
+            [e["name"], e["models"], f"{e['runs']} ({', '.join(f'{n} {k}' for k, n in e['runs_by_kind'].items())})",
+             e["description"]] for e in items])
+    elif args.kind == "protocols":
+        for e in items:
+            print(f"{e['name']}: {e['description']}")
+            for key, value in e.items():
+                if key in ("name", "description"):
+                    continue
+                if isinstance(value, dict):
+                    value = "; ".join(f"{k}: {v}" for k, v in value.items())
+                print(f"  {key:15s} {_pixels(value) if key == 'eps' else value}")
+    else:
+        _print_table(["NAME", "DESCRIPTION"], [[e["name"], e["description"]] for e in items])
     return 0
 
 
@@ -421,23 +517,75 @@ def cmd_defend(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_spec(args: argparse.Namespace):
+    """The grid of ``hashguard bench``: the preset or grid file, the command line's model, overrides."""
+    from .bench import get_preset, load_spec_file
+
+    spec = get_preset(args.preset or "quick") if args.grid is None else load_spec_file(args.grid)
+    if args.model_def is not None or args.model is not None:
+        _add_own_model(spec, args)
+    if args.queries is not None:
+        spec.queries = args.queries
+    if args.seed is not None:
+        spec.seed = args.seed
+    return spec
+
+
+def _spec_line(spec) -> str:
+    """``1 model (mnist-mosaic x cnn x dpsh x 32 bits); 500 queries, eps 8/255, seed 0``."""
+    parts = []
+    if spec.datasets:
+        axes = [", ".join(spec.datasets), ", ".join(spec.backbones), ", ".join(spec.objectives),
+                ", ".join(map(str, spec.bits)) + " bits"]
+        parts.append(" x ".join(axes))
+    if spec.models:
+        parts.append("existing: " + ", ".join(m["name"] for m in spec.models))
+    models = f"{spec.n_models} model{'s' if spec.n_models != 1 else ''}"
+    return (f"{models} ({'; '.join(parts)}); {spec.queries or 'all'} queries, eps {_pixels(float(spec.eps))}, "
+            f"seed {spec.seed}")
+
+
+def _print_runs(state: Dict[str, Any]) -> None:
+    """The runs per kind: planned, done, pending (a record shared with an earlier kind counted there)."""
+    print(f"{'kind':12s} {'runs':>6s} {'done':>6s} {'pending':>8s}")
+    for kind, row in list(state["by_kind"].items()) + [("total", state)]:
+        shared = state["shared"].get(kind)
+        note = f"  (+{shared} more that reuse an earlier run's record)" if shared else ""
+        print(f"{kind:12s} {row['runs']:6d} {row['done']:6d} {row['pending']:8d}{note}")
+    if state["other_records"]:
+        print(f"({state['other_records']} records in the folder are not runs of this grid)")
+
+
+def _eta_line(state: Dict[str, Any], out: str) -> str:
+    from .bench.status import format_duration
+
+    eta = state["eta"]
+    if not state["pending"]:
+        return "nothing left to run"
+    rough = (f"rough estimate: no comparable timings in {out}, scaled from the quick preset's cnn on 2 CPU cores; "
+             "other backbones, image sizes and devices differ a lot")
+    if not eta["rough"]:
+        how = f"estimated from the timings of {state['timed_records']} records in {out}"
+    elif not eta["from_records"]:
+        how = rough
+    else:
+        how = f"{eta['from_records']} runs priced from the timings recorded in {out}, {eta['rough']} by a {rough}"
+    return f"ETA: about {format_duration(eta['seconds'])} for {state['pending']} pending runs ({how})"
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import get_preset, load_spec_file, run_bench
+    from .bench import run_bench
 
     if args.preset is not None and args.grid is not None or (args.preset is None and args.grid is None
                                                                and args.model_def is None and args.model is None):
         raise SystemExit("error: give exactly one of --preset NAME (quick, paper) or --grid FILE.toml "
                          "(with --model-def alone the quick preset's attacks and defenses run on your network)")
     _check_flags(args, {"--queries": _int_flag(0, 500), "--seed": _int_flag(0, 0)})
+    if args.dry_run:
+        return _bench_dry_run(args)
     device = _device(args.device)
     try:
-        spec = get_preset(args.preset or "quick") if args.grid is None else load_spec_file(args.grid)
-        if args.model_def is not None or args.model is not None:
-            _add_own_model(spec, args)
-        if args.queries is not None:
-            spec.queries = args.queries
-        if args.seed is not None:
-            spec.seed = args.seed
+        spec = _bench_spec(args)
         result = run_bench(
             spec, args.out, data_dir=args.data_dir, device=device, progress=not args.quiet,
             log=None if args.quiet else (lambda line: print(line, file=sys.stderr)), report=not args.no_report,
@@ -449,6 +597,71 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print(f"{spec.name}: {n} runs recorded in {args.out}/records ({result['seconds'] / 60:.1f} min this time)")
     if result["report"]:
         print(f"report: {result['report']['html']} (and {result['report']['md']})")
+    return 0
+
+
+def _bench_dry_run(args: argparse.Namespace) -> int:
+    """``hashguard bench --dry-run``: the plan against ``--out``; reads, never writes or locks."""
+    from .bench.status import plan_status
+
+    if os.path.lexists(args.out) and not os.path.isdir(args.out):
+        raise SystemExit(f"error: --out {args.out} is a file, not a folder; give a folder for the results")
+    try:
+        spec = _bench_spec(args)
+        spec.check_data(args.data_dir)
+        spec.resolve_models()  # records of an existing model are keyed by its weights' SHA-256
+        state = plan_status(spec, args.out)
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
+    print(f"{spec.name}: {state['runs']} runs into {args.out}; {_spec_line(spec)}")
+    _print_runs(state)
+    print(_eta_line(state, args.out))
+    if state["store_mismatch"]:
+        print(f"note: `hashguard bench` would refuse this folder: {state['store_mismatch']}")
+    print("dry run: nothing was run or written")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """``hashguard status DIR``: a results folder's grid, progress, lock holder, last record, report."""
+    import json
+
+    from .bench.status import folder_status
+
+    try:
+        state = folder_status(args.dir)
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
+    if args.json:
+        print(json.dumps(state, indent=2))
+        return 0
+    spec = state["spec"]
+    models = f"{spec['models']} model{'s' if spec['models'] != 1 else ''}"
+    print(f"{args.dir}: grid {spec['name']!r}, {models}, {spec['queries'] or 'all'} queries, "
+          f"eps {_pixels(float(spec['eps']))}, seed {spec['seed']}")
+    _print_runs(state)
+    print(_eta_line(state, args.dir))
+    lock = state["lock"]
+    if lock is None:
+        print("lock: free (no hashguard bench is running into this folder)")
+    else:
+        who = f"pid {lock['pid']} on host {lock['host']} since {lock['since']}"
+        if lock["alive"] is False:
+            print(f"lock: free; a lock file was left by {who}, which is no longer running")
+        elif lock["alive"] is None:
+            print(f"lock: held by {who} (another host: cannot tell whether it still runs)")
+        else:
+            print(f"lock: held by {who} (running)")
+    print(f"last record: {state['last_record'] or 'none yet'}")
+    if state["report"] == "missing":
+        print(f"report: not written yet (hashguard report {args.dir})")
+    elif state["report"] == "stale":
+        print(f"report: stale, records are newer than it (written {state['report_written']}); "
+              f"rewrite it with hashguard report {args.dir}")
+    else:
+        print(f"report: up to date (written {state['report_written']})")
+    if state["store_mismatch"]:
+        print(f"note: {state['store_mismatch']}")
     return 0
 
 
@@ -501,26 +714,29 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .data import list_datasets
-    from .hashing import list_hashing
-    from .models import list_backbones
-
     parser = argparse.ArgumentParser(prog="hashguard", description="Adversarial robustness of deep-hashing retrieval.")
     parser.add_argument("--version", action="version", version=f"hashguard {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    from ._catalog import KINDS
+
+    p = sub.add_parser("list", help="list the registered attacks, defenses, datasets, ... with their paper defaults")
+    p.add_argument("kind", choices=KINDS, help="what to list")
+    p.add_argument("--json", action="store_true", help="a JSON list of objects instead of a table")
+    p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("datasets", help="list the registered datasets")
     p.set_defaults(func=cmd_datasets)
 
     p = sub.add_parser("train", help="train a hashing model and print its clean mAP")
-    p.add_argument("--dataset", default="mnist-mosaic", choices=list_datasets())
+    p.add_argument("--dataset", default="mnist-mosaic", choices=_names("datasets"))
     p.add_argument("--data-dir", help="folder with the list files of a dataset read from disk")
     p.add_argument("--image-size", type=int, default=None,
                    help="resize + centre-crop disk images to this size (lists: files' own size by default; benchmarks: 224)")
     p.add_argument("--resize", type=int, default=None, help="shorter side before the crop (benchmarks: 256)")
-    p.add_argument("--backbone", default="cnn", choices=list_backbones())
+    p.add_argument("--backbone", default="cnn", choices=_names("backbones"))
     p.add_argument("--pretrained", action="store_true", help="start from ImageNet weights (downloads them)")
-    p.add_argument("--hash", default="dpsh", choices=list_hashing(), help="hashing objective")
+    p.add_argument("--hash", default="dpsh", choices=_names("objectives"), help="hashing objective")
     p.add_argument("--bits", type=int, default=32, help="code length, 1 to 4096 (the papers: 12 to 128)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=6)
@@ -546,12 +762,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 
-    from .attacks import list_attacks
-
     p = sub.add_parser("attack", help="attack a checkpoint (or your own network) under the evaluation protocol; write a JSON record")
     _add_model_options(p)
-    p.add_argument("--method", required=True, choices=list_attacks(), metavar="NAME",
-                   help="attack: " + ", ".join(list_attacks()))
+    p.add_argument("--method", required=True, choices=_names("attacks"), metavar="NAME",
+                   help="attack: " + ", ".join(_names("attacks")))
     p.add_argument("--targeted", action="store_true", help="targeted variant (targets drawn once per seed and saved)")
     p.add_argument("--queries", type=int, default=500, help="queries drawn from the query split by the seed (default 500)")
     p.add_argument("--steps", type=int, default=None, help="iterations (default: the method's paper default)")
@@ -573,12 +787,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_attack)
 
-    from .defenses import list_defenses
-
     p = sub.add_parser("defend", help="adversarially train a checkpoint (or your own network) and write the defended one")
     _add_model_options(p, objective=True)
-    p.add_argument("--method", required=True, choices=list_defenses(), metavar="NAME",
-                   help="defense: " + ", ".join(list_defenses()))
+    p.add_argument("--method", required=True, choices=_names("defenses"), metavar="NAME",
+                   help="defense: " + ", ".join(_names("defenses")))
     p.add_argument("--out", required=True, help="defended checkpoint (.pt; with --model-def: your network's state_dict, "
                    "described in <out>.json); <out>.resume.pt holds the state per epoch")
     p.add_argument("--epochs", type=int, default=None, help="epochs (default: the paper's: saat 20, atrdh 100, cgat 30, pga-at 20)")
@@ -594,12 +806,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars or epoch log")
     p.set_defaults(func=cmd_defend)
 
-    from .bench import list_presets
-
     p = sub.add_parser("bench", help="run a benchmark grid (train, attack, defend, re-attack) and write the report")
     _add_model_options(p, objective=True)
     p.add_argument("--name", default=None, help="your network's name in the report (default: NAME of --model-def)")
-    p.add_argument("--preset", default=None, metavar="NAME", help="named grid: " + ", ".join(list_presets()))
+    p.add_argument("--preset", default=None, metavar="NAME", help="named grid: " + ", ".join(_names("presets")))
     p.add_argument("--grid", default=None, metavar="FILE", help="a grid file (.toml, .yaml or .json; see the README)")
     p.add_argument("--out", required=True, help="results directory: records, checkpoints, report (re-run to resume)")
     p.add_argument("--data-dir", default=None, help="folder of the datasets read from disk (one sub-folder per dataset)")
@@ -607,10 +817,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="override the grid's seed")
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--no-report", action="store_true", help="only run the grid (write the report later with `hashguard report`)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan (runs per kind, those already done in --out, an ETA) and exit; writes nothing")
     p.add_argument("--wait", action="store_true",
                    help="if another hashguard bench is running into --out, wait for it to finish (default: refuse)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or logs")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("status", help="progress of a results directory: runs done and pending, lock holder, report")
+    p.add_argument("dir", help="results directory written by `hashguard bench`")
+    p.add_argument("--json", action="store_true", help="the status as one JSON object")
+    p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("report", help="write report.md and report.html of a results directory")
     p.add_argument("dir", help="results directory written by `hashguard bench`")

@@ -37,6 +37,7 @@ QUICK_TARGETED = ["p2p", "dhta", "tha", "prosgan", "nag", "sdha", "pga", "pga-da
 
 
 def quick() -> BenchSpec:
+    """Every attack, SAAT and ATRDH on one 32-bit DPSH model of the built-in mnist-mosaic (T = 8; minutes on 2 CPU cores)."""
     fixed = {"fgsm", "prosgan"}  # one step / one generator pass: no iteration count
     spec = BenchSpec(
         name="quick",
@@ -82,6 +83,7 @@ def quick() -> BenchSpec:
 
 
 def paper() -> BenchSpec:
+    """The papers' grid: FLICKR-25K, NUS-WIDE, MS-COCO from --data-dir, AlexNet / VGG11, 4 objectives, 16-64 bits (days of GPU time)."""
     spec = BenchSpec(
         name="paper",
         datasets=["flickr25k", "nus-wide", "ms-coco"],

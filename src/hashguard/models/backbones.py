@@ -117,6 +117,7 @@ class SmallCNN(nn.Module):
 
 @register_backbone("cnn")
 def cnn(*, pretrained: bool = False, width: int = 32) -> Backbone:
+    """Small 4-block CNN trained from scratch, no pretrained weights (0.3 M parameters, 256-d features)."""
     if pretrained:
         raise ValueError("backbone 'cnn' has no pretrained weights; drop --pretrained or pick alexnet/vgg/resnet")
     return Backbone(SmallCNN(width=width), 256, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
