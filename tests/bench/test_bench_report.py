@@ -173,6 +173,8 @@ def test_summary_is_the_first_section_of_both_documents(folder):
     assert page.index('id="contents"') < page.index(">Summary</h2>")  # the table of contents links every section
     for section in _sections(md):
         assert re.search(r'<a href="#[^"]+">' + re.escape(section.replace("&", "&amp;")) + "</a>", page)
+    ids = re.findall(r' id="([^"]+)"', page)
+    assert len(ids) == len(set(ids)) and "leaderboard-table" in ids  # the sort script finds its table, not a heading
     summary = md.split("## Summary", 1)[1].split("\n## ", 1)[0]
     assert "on the 30 attacked queries" in summary
     assert "strongest attack is PgA" in summary

@@ -498,7 +498,7 @@ def _leaderboard(doc: _Doc, results: Sequence[Tuple[Optional[str], _Results]]) -
     doc.para("One row per model and defense, most robust first (click a column header in report.html to sort by it). "
              "Models with defenses are ranked under the defenses' re-attacks (the same attacks and queries for every "
              "row of that model); models without under all untargeted attacks of the grid.")
-    doc.table(header, rows, sortable=True, ident="leaderboard")
+    doc.table(header, rows, sortable=True, ident="leaderboard-table")
 
 
 # ------------------------------------------------------------------------------------------------
