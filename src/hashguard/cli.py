@@ -6,7 +6,7 @@
     hashguard attack --model model.pt --method pga [--targeted] [--queries N] --json FILE
     hashguard defend --model model.pt --method saat [--epochs N] [--seed S] --out defended.pt
     hashguard bench --preset quick --out runs/quick          (or --grid my-grid.toml)
-    hashguard report runs/quick
+    hashguard report runs/quick [more folders --out DIR] [--format md|csv|json]
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ for large query sets).
 
 A difference of two mAPs over the *same* queries (robustness a defense gained, clean mAP it cost)
 is bootstrapped on the per-query differences (a paired bootstrap), which is what makes such an
-interval narrower than the two separate intervals suggest.
+interval narrower than the two separate intervals suggest (docs/design.md#confidence-intervals).
 """
 
 from __future__ import annotations
