@@ -446,8 +446,10 @@ def _summary(doc: _Doc, res: _Results, *, level: int = 2, title: str = "Summary"
             row += [gain, cost]
             if gain != "-" or cost != "-":
                 attacks = ", ".join(display_name(r.config["method"]) for r in defended.runs)
+                rose = base.clean is not None and defended.clean is not None and defended.clean > base.clean
                 text += (f" {display_name(d)} changes the robust mAP by {gain} points (worst case over {attacks}, "
-                         f"{defended.n_queries} queries) at a clean-mAP cost of {cost} points.")
+                         f"{defended.n_queries} queries) at a clean-mAP cost of {cost} points"
+                         + (" (negative: its clean mAP rose)." if rose else "."))
         rows.append(row)
         sentences.append(text)
     doc.para("All figures are on the attacked queries (the same queries and target labels for every attack); "
@@ -788,9 +790,10 @@ def sanity_flags(res: _Results) -> Dict[str, List[str]]:
                 add(label, f"{name} ends {100 * abs(value - theory):.1f} points from its theory row "
                            f"({_pct(value)} vs {_pct(theory)}): too few iterations, or masked gradients")
     for label, methods in far_defended.items():
-        add(label, f"{', '.join(dict.fromkeys(methods))} end far (> {100 * FAR_FROM_THEORY:.0f} points) from their "
-                   "theory rows: expected of a robust model, but masked gradients look the same (check transfer "
-                   "and the mAP-vs-T curves)")
+        names = list(dict.fromkeys(methods))
+        add(label, f"{', '.join(names)} {'ends' if len(names) == 1 else 'end'} far (> {100 * FAR_FROM_THEORY:.0f} points) "
+                   f"from {'its theory row' if len(names) == 1 else 'their theory rows'}: expected of a robust model, "
+                   "but masked gradients look the same (check transfer and the mAP-vs-T curves)")
     for m in res.models:
         for d in ["none"] + list(res.spec.defenses.methods):
             sets = [res.runs_of(ATTACK, m)] if d == "none" else []
