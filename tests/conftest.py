@@ -112,3 +112,18 @@ def tiny_attack_setting(tiny_victim):
         "y": y,
         "targets": draw_target_labels(y, db_labels, seed=0),
     }
+
+
+@pytest.fixture
+def unprivileged_dir():
+    """A fresh folder for the child (chmod-ed back and removed afterwards)."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(tempfile.mkdtemp(prefix="hashguard-unprivileged-"))
+    yield folder
+    for sub in folder.rglob("*"):
+        if sub.is_dir():
+            sub.chmod(0o755)
+    shutil.rmtree(folder, ignore_errors=True)

@@ -20,6 +20,7 @@ from hashguard.data import ImageReadError
 from hashguard.errors import DiskFullError, HashguardError, InputError, one_line
 from hashguard.models import CheckpointError, load_checkpoint
 from hashguard.models.external import read_state_dict
+from user_data import write_noise_lists
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -119,16 +120,8 @@ def test_the_library_errors_the_boundary_relies_on_are_hashguard_errors():
 
 
 # ------------------------------------------------------------------------------ images on disk
-def _lists(root, n=(("train", 12), ("test", 4), ("database", 12))):
-    rng = np.random.default_rng(0)
-    (root / "img").mkdir(parents=True)
-    for split, count in n:
-        lines = []
-        for i in range(count):
-            path = f"img/{split}_{i}.png"
-            Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(root / path)
-            lines.append(path + " " + " ".join("1" if c == i % 3 else "0" for c in range(3)))
-        (root / f"{split}.txt").write_text("\n".join(lines) + "\n")
+def _lists(root):
+    write_noise_lists(root, (("train", 12), ("test", 4), ("database", 12)), size=16)
 
 
 @pytest.mark.parametrize("damage", ["random bytes", "truncated", "empty"])

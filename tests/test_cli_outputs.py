@@ -13,30 +13,28 @@ import pytest
 import hashguard
 from hashguard.cli import main
 from hashguard.errors import OutputPathError
-
-as_root = hasattr(os, "geteuid") and os.geteuid() == 0
+from unprivileged import run_unprivileged
 
 
 def _boom(*args, **kwargs):
     raise AssertionError("work started although the output path is unusable")
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    out = tmp_path_factory.mktemp("cli-outputs") / "model.pt"
+@pytest.fixture
+def checkpoint(tiny_checkpoint):
+    return tiny_checkpoint
+
+
+def test_checkpoints_honour_the_umask(tiny_checkpoint, tmp_path):
+    from hashguard.models import load_checkpoint, save_checkpoint
+
+    model, config = load_checkpoint(tiny_checkpoint)
     old = os.umask(0o022)
     try:
-        code = main(["train", "--dataset", "synthetic", "--bits", "16", "--epochs", "1", "--warmup-epochs", "0",
-                     "--seed", "0", "--out", str(out), "--quiet"])
+        path = save_checkpoint(tmp_path / "model.pt", model, config)
     finally:
         os.umask(old)
-    assert code == 0
-    return out
-
-
-def test_checkpoints_honour_the_umask(checkpoint):
-    for path in (checkpoint, checkpoint.with_name(checkpoint.name + ".json")):
-        assert stat.S_IMODE(os.stat(path).st_mode) == 0o644, path
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
 
 
 @pytest.mark.parametrize("where", ["existing directory", "under a file"])
@@ -75,18 +73,28 @@ def test_attack_refuses_an_unusable_json_before_attacking(checkpoint, tmp_path, 
     assert captured.err.startswith("error: ") and "file.txt" in captured.err
 
 
-@pytest.mark.skipif(as_root, reason="root writes into read-only folders")
-def test_attack_refuses_a_read_only_folder_before_attacking(checkpoint, tmp_path, capsys):
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0o555)
-    try:
-        assert main(["attack", "--model", str(checkpoint), "--method", "pga", "--queries", "5", "--steps", "2",
-                     "--protocol", str(tmp_path / "protocol.json"), "--json", str(locked / "a.json"), "--quiet"]) == 2
-        captured = capsys.readouterr()
-        assert captured.out == "" and "not writable" in captured.err
-    finally:
-        locked.chmod(0o755)
+def test_attack_refuses_a_read_only_folder_before_attacking(checkpoint, unprivileged_dir):
+    # as an ordinary user even when the suite runs as root (CI): root writes into read-only folders
+    import shutil
+
+    shutil.copy(checkpoint, unprivileged_dir / "model.pt")
+    (unprivileged_dir / "model.pt").chmod(0o644)
+    run_unprivileged("""
+        import contextlib, io
+        from pathlib import Path
+        from hashguard.cli import main
+
+        locked = Path("locked")
+        locked.mkdir()
+        locked.chmod(0o555)
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(["attack", "--model", "model.pt", "--method", "pga", "--queries", "5", "--steps", "2",
+                         "--protocol", "protocol.json", "--json", str(locked / "a.json"), "--quiet"])
+        assert code == 2, (code, err.getvalue())
+        assert out.getvalue() == "" and "not writable" in err.getvalue(), (out.getvalue(), err.getvalue())
+        assert not Path("protocol.json").exists()  # refused before drawing anything
+    """, cwd=unprivileged_dir)
 
 
 def test_defend_refuses_an_unusable_out_before_training(checkpoint, tmp_path, monkeypatch, capsys):

@@ -5,15 +5,13 @@ inside their results folder."""
 from __future__ import annotations
 
 import os
-import sys
 from collections import namedtuple
 
 import pytest
 
 from hashguard._paths import check_output_dir, check_output_file, path_inside
 from hashguard.errors import DiskFullError, OutputPathError
-
-as_root = hasattr(os, "geteuid") and os.geteuid() == 0
+from unprivileged import run_unprivileged
 
 
 def test_a_new_file_in_a_new_folder_is_fine_and_nothing_is_created(tmp_path):
@@ -49,20 +47,23 @@ def test_a_results_folder_with_a_file_for_a_subfolder_or_a_directory_for_a_file(
         check_output_dir(tmp_path, files=("report.html",))
 
 
-@pytest.mark.skipif(as_root or sys.platform == "win32", reason="root writes into read-only folders")
-def test_a_read_only_folder_is_refused(tmp_path):
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0o555)
-    try:
-        with pytest.raises(OutputPathError, match="not writable"):
-            check_output_file(locked / "a.json")
-        with pytest.raises(OutputPathError, match="not writable"):
-            check_output_file(locked / "new" / "a.json")
-        with pytest.raises(OutputPathError, match="not writable"):
-            check_output_dir(locked / "runs")
-    finally:
+def test_a_read_only_folder_is_refused(unprivileged_dir):
+    # as an ordinary user even when the suite runs as root (CI): root writes into read-only folders
+    run_unprivileged("""
+        from pathlib import Path
+        import pytest
+        from hashguard._paths import check_output_dir, check_output_file
+        from hashguard.errors import OutputPathError
+
+        locked = Path("locked")
+        locked.mkdir()
+        locked.chmod(0o555)
+        for check, path in [(check_output_file, locked / "a.json"), (check_output_file, locked / "new" / "a.json"),
+                            (check_output_dir, locked / "runs")]:
+            with pytest.raises(OutputPathError, match="not writable"):
+                check(path)
         locked.chmod(0o755)
+    """, cwd=unprivileged_dir)
 
 
 def test_a_nearly_full_disk_is_refused_before_any_work(tmp_path, monkeypatch):

@@ -8,8 +8,7 @@ import math
 import pytest
 import torch
 
-from hashguard._params import (BITS, EPS, Param, check_bits, check_defaults, check_params, check_value,
-                               resolve_device)
+from hashguard._params import BITS, EPS, Param, check_bits, check_defaults, check_params, check_value, resolve_device
 from hashguard.attacks import create_attack, list_attacks
 from hashguard.attacks.registry import ATTACKS, _parameters
 from hashguard.attacks.schema import ENGINE_RULES, _method_rules, attack_schema
@@ -139,6 +138,22 @@ def test_create_attack_refuses_bad_values(model, params, words):
     with pytest.raises(InputError) as err:
         create_attack("pga", model, **params)
     assert all(w in str(err.value) for w in words), str(err.value)
+
+
+@pytest.mark.parametrize("params, words", [({"eps": 5}, ["pga.eps", "5/255"]), ({"steps": 10.5}, ["pga.steps"]),
+                                           ({"random_start": "no"}, ["pga.random_start"]),
+                                           ({"optimizer": "adam"}, ["pga", "lr"])])
+def test_an_attack_class_built_directly_checks_its_values_like_create_attack(model, params, words):
+    # the engine's constructor runs the same rules, so bypassing the registry bypasses nothing
+    with pytest.raises(InputError) as err:
+        ATTACKS.get("pga")(model, **params)
+    assert all(w in str(err.value) for w in words), str(err.value)
+
+
+def test_the_engine_rule_for_optimizers_lists_every_update_rule():
+    from hashguard.attacks.update_rules import list_update_rules
+
+    assert set(ENGINE_RULES["optimizer"].choices) == set(list_update_rules())
 
 
 def test_create_attack_takes_integers_written_as_floats(model):

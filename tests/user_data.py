@@ -34,6 +34,20 @@ def write_lists(root, sizes=(("train", 80), ("test", 24), ("database", 120)), se
         (root / f"{split}.txt").write_text("\n".join(lines) + "\n")
 
 
+def write_noise_lists(root, sizes=(("train", 12), ("test", 6), ("database", 12)), *, size=8, seed=0):
+    """Single-label list files (3 classes, item i in class i % 3) of random-noise PNGs: the lists and
+    labels are the same for every ``seed``, only the pixels change."""
+    rng = np.random.default_rng(seed)
+    (root / "img").mkdir(parents=True, exist_ok=True)
+    for split, n in sizes:
+        lines = []
+        for i in range(n):
+            path = f"img/{split}_{i}.png"
+            Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(root / path)
+            lines.append(path + " " + " ".join("1" if c == i % 3 else "0" for c in range(3)))
+        (root / f"{split}.txt").write_text("\n".join(lines) + "\n")
+
+
 def read_split(root, split):
     """The user's own loader: images in [0, 1] and labels, straight from the list file."""
     xs, ys = [], []

@@ -8,7 +8,7 @@
     hashguard defend --model model.pt --method saat [--epochs N] [--seed S] --out defended.pt
     hashguard bench --preset quick --out runs/quick          (or --grid my-grid.toml; --dry-run: the plan)
     hashguard status runs/quick
-    hashguard report runs/quick
+    hashguard report runs/quick [more folders --out DIR] [--format md|csv|json]
 
 ``--help`` and ``list`` never import torch (seconds of start-up): the names offered as choices come
 from the generated table of :mod:`hashguard._catalog`, and everything else is imported inside the
@@ -703,13 +703,12 @@ def _join(spec, entry: Dict[str, Any], args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .bench import write_report
+    from .bench.report import report_command
 
     try:
-        written = write_report(args.dir)
+        print(report_command(args.dir, out=args.out, fmt=args.format))
     except ValueError as err:
         raise SystemExit(f"error: {err}") from None
-    print(f"report: {written['html']} (and {written['md']})")
     return 0
 
 
@@ -829,8 +828,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="the status as one JSON object")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("report", help="write report.md and report.html of a results directory")
-    p.add_argument("dir", help="results directory written by `hashguard bench`")
+    p = sub.add_parser("report", help="write report.md, report.html, results.csv and results.jsonl of results directories")
+    p.add_argument("dir", nargs="+", help="results directory written by `hashguard bench` (several: a combined report)")
+    p.add_argument("--out", default=None, help="folder for the report (required with several folders; default: the folder itself)")
+    p.add_argument("--format", choices=["md", "csv", "json"], default="md",
+                   help="md: print where the report went; csv / json: print results.csv / results.jsonl")
     p.set_defaults(func=cmd_report)
     return parser
 

@@ -13,19 +13,12 @@ from PIL import Image
 from hashguard.bench.protocol import load_or_draw_protocol
 from hashguard.cli import main
 from hashguard.data import load_splits
+from user_data import write_noise_lists
 
 
 def write(root, seed):
     """The same list files for every seed (so the labels agree), other pixels."""
-    rng = np.random.default_rng(seed)
-    (root / "img").mkdir(parents=True, exist_ok=True)
-    for split, n in (("train", 12), ("test", 6), ("database", 12)):
-        lines = []
-        for i in range(n):
-            path = f"img/{split}_{i}.png"
-            Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(root / path)
-            lines.append(path + " " + " ".join("1" if c == i % 3 else "0" for c in range(3)))
-        (root / f"{split}.txt").write_text("\n".join(lines) + "\n")
+    write_noise_lists(root, seed=seed)
 
 
 def test_a_protocol_drawn_on_other_images_is_refused(tmp_path):

@@ -12,6 +12,7 @@ import pytest
 
 import hashguard
 from hashguard.bench import RecordStore, load_spec_file, run_bench, worst_case, write_report
+from hashguard.bench.names import display_name
 from hashguard.bench.plan import ATTACK, REATTACK, TRANSFER, plan
 from hashguard.bench.report import build_report
 from hashguard.retrieval import mean_average_precision
@@ -153,11 +154,16 @@ def test_report_tables_show_the_recorded_numbers(bench_dir):
             m = records[r.key]["metrics"]
             value = m["t_map"] if m["targeted"] else m["map"]
             row = next(line for line in md.splitlines()
-                       if line.startswith(f"| {r.config['method']} (T=") and f"{100 * value:.2f}" in line)
+                       if line.startswith(f"| {display_name(r.config['method'])} (T=") and f"{100 * value:.2f} [" in line)
             assert row
+    headings = re.findall(r"^## (.+)$", md, flags=re.M)
+    assert headings[:2] == ["Summary", "Leaderboard"]
     for heading in ("Untargeted attacks", "Targeted attacks", "Defenses", "Transferability", "Sanity flags",
                     "Perceptibility and cost", "Figures"):
-        assert f"## {heading}" in md
+        assert any(h.startswith(heading) for h in headings)
+    assert (out / "results.csv").is_file() and (out / "results.jsonl").is_file()
+    n_records = len(list((out / "records").glob("*.json")))
+    assert len((out / "results.csv").read_text().splitlines()) == 1 + n_records
     assert "runs finished: 30 of 30" in md or re.search(r"runs finished: (\d+) of \1", md)
 
 
@@ -170,7 +176,8 @@ def test_report_html_is_self_contained_with_every_figure(bench_dir):
     for src in sources:
         assert src.startswith("data:image/png;base64,")
         assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
-    assert not re.search(r'(src|href)="(?!data:)', page)  # nothing fetched from outside the file
+    assert not re.search(r'(src|href)="(?!data:|#)', page)  # nothing fetched from outside the file (# = own sections)
+    assert not re.search(r'<script[^>]+src', page)  # the sorting script is inline
     assert len(list((out / "figures").glob("*.png"))) == 4  # pga + mainstay examples, 2 models
 
 
@@ -196,7 +203,7 @@ def test_partial_results_give_a_partial_report(bench_dir, tmp_path):
         (copy / "records" / f"{r.key}.json").unlink()
     md = build_report(copy).markdown()
     assert "re-run the same command to finish the rest" in md
-    assert re.search(r"\| dhta \(T=5\) \| - \| - \|", md)
+    assert re.search(r"\| DHTA \(T=5\) \| - \| - \|", md)
 
 
 def test_sanity_flag_when_transfer_beats_white_box(bench_dir, tmp_path):
@@ -210,6 +217,7 @@ def test_sanity_flag_when_transfer_beats_white_box(bench_dir, tmp_path):
     path.write_text(json.dumps(rec))
     md = build_report(copy).markdown()
     assert "transfer from" in md and "beats the white-box mainstay (targeted)" in md
+    assert md.index("## Sanity flags") < md.index("## Setup")  # flags come before the evidence
 
 
 def test_other_version_or_protocol_is_refused_before_any_work(bench_dir, monkeypatch):
@@ -270,7 +278,17 @@ def test_report_html_renders_every_figure_in_headless_chromium(bench_dir, tmp_pa
         "<script>window.addEventListener('load', function () {"
         "var imgs = Array.prototype.slice.call(document.images);"
         "var ok = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;"
-        "document.body.setAttribute('data-images', imgs.length + '/' + ok); });</script>"
+        "document.body.setAttribute('data-images', imgs.length + '/' + ok);"
+        # click the leaderboard's "clean mAP" header twice (descending, then ascending) with the page's own
+        # script, and write the column's order after each click into the DOM
+        "var t = document.getElementById('leaderboard-table');"
+        "var col = Array.prototype.map.call(t.tHead.rows[0].cells, function (c) { return c.textContent; })"
+        ".indexOf('clean mAP');"
+        "function order() { return Array.prototype.map.call(t.tBodies[0].rows, function (r) {"
+        "return parseFloat(r.cells[col].textContent); }).join(','); }"
+        "t.tHead.rows[0].cells[col].click(); document.body.setAttribute('data-desc', order());"
+        "t.tHead.rows[0].cells[col].click(); document.body.setAttribute('data-asc', order());"
+        "document.body.setAttribute('data-sorted', t.getAttribute('data-sort-dir')); });</script>"
     )
     probed = tmp_path / "report-probe.html"
     probed.write_text(page.replace("</body>", probe + "</body>"))
@@ -284,6 +302,11 @@ def test_report_html_renders_every_figure_in_headless_chromium(bench_dir, tmp_pa
     total, decoded = int(found.group(1)), int(found.group(2))
     assert total == len(list((out / "report_files").glob("*.png"))) >= 10
     assert decoded == total
+    desc = [float(v) for v in re.search(r'data-desc="([^"]+)"', result.stdout).group(1).split(",")]
+    asc = [float(v) for v in re.search(r'data-asc="([^"]+)"', result.stdout).group(1).split(",")]
+    assert len(desc) == 4 and desc == sorted(desc, reverse=True) and asc == sorted(asc)  # 2 models x (none, SAAT)
+    assert 'data-sorted="asc"' in result.stdout
+    assert '<nav id="contents">' in page and page.index("<nav") < page.index(">Summary</h2>")
 
 
 def test_robust_cell_waits_for_every_untargeted_record(bench_dir, tmp_path):

@@ -21,14 +21,7 @@ epochs = 1
 untargeted = ["pga"]
 """
 
-DEFENDED = """
-datasets = ["synthetic"]
-queries = 4
-[train]
-epochs = 1
-[attacks]
-untargeted = ["pga"]
-[defenses]
+DEFENDED = BASE + """[defenses]
 methods = ["saat"]
 epochs = 1
 untargeted = ["pga"]

@@ -32,22 +32,24 @@ tanh(alpha * logits), a flatter relaxation early on (larger gradients), sign-lik
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple, cast
 
 import torch
 
+from .._params import check_params
 from .._random import default_ids, per_sample_rand, sample_generators
 from .._repr import describe, init_defaults, same_value
 from .._validation import check_images, check_labels
+from ..errors import InputError
 from ..models.contract import check_hash_model, input_channels
 from ..models.hash_model import HashModel, sign_codes
 from ..models.modes import eval_frozen, inputs_in_unit_range
 from .context import AttackContext
 from .knowledge import Database, Knowledge
-from .update_rules import UPDATE_RULES, create_update_rule, list_update_rules
+from .schema import ENGINE_RULES
+from .update_rules import create_update_rule, list_update_rules
 
 RELATIVE_ALPHAS = (0.1, 0.1, 0.1, 0.1, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 OPTIMIZERS = tuple(list_update_rules())
@@ -152,37 +154,27 @@ class Attack:
     ) -> None:
         check_hash_model(model, where=f"attack {self.name!r}")
         self.model = model
-        self.targeted = bool(targeted)
-        self.eps = parse_eps(eps)
-        if not self.eps > 0 or math.isinf(self.eps):
-            raise ValueError(f"eps must be a positive finite number (pixel units, e.g. 8/255), got {eps}")
-        self.step = parse_eps(step)
-        if not self.step > 0:
-            raise ValueError(f"step must be positive (e.g. 1/255), got {step}")
-        if int(steps) != steps or int(steps) < 1:
-            raise ValueError(f"steps must be an integer >= 1, got {steps}")
-        self.steps = int(steps)
-        self.random_start = bool(random_start)
-        if not (callable(alpha) or alpha in ("relative", "none", None) or isinstance(alpha, (int, float))):
-            raise ValueError(f"alpha must be 'relative', 'none', a number or a callable, got {alpha!r}")
-        self.alpha = alpha
-        UPDATE_RULES.get(optimizer)  # raises, listing the valid choices
-        self.optimizer = optimizer
-        if optimizer != "sign" and not (lr is not None and lr > 0):
-            raise ValueError(f"optimizer {optimizer!r} needs a positive learning rate lr, got {lr}")
-        self.lr = lr
-        self.momentum = float(momentum)
-        self.betas = tuple(betas)
-        if early_stop not in (None, "none") + EARLY_STOPS:
-            raise ValueError(f"unknown early_stop {early_stop!r}; valid choices: none, {', '.join(EARLY_STOPS)}")
-        self.early_stop = None if early_stop == "none" else early_stop
-        if int(check_every) < 1:
-            raise ValueError(f"check_every must be >= 1, got {check_every}")
-        self.check_every = int(check_every)
-        self.seed = int(seed)
-        if batch_size is not None and int(batch_size) < 1:
-            raise ValueError(f"batch_size must be >= 1 or None, got {batch_size}")
-        self.batch_size = None if batch_size is None else int(batch_size)
+        # the engine's settings pass the same rules as a grid file or --param (attacks/schema.py), so
+        # PharosGuidedAttack(model, eps=5) is refused exactly like --param eps=5
+        v = check_params(self.name, ENGINE_RULES, dict(
+            targeted=targeted, eps=eps, step=step, steps=steps, random_start=random_start, alpha=alpha,
+            optimizer=optimizer, lr=lr, momentum=momentum, betas=betas, early_stop=early_stop,
+            check_every=check_every, seed=seed, batch_size=batch_size))
+        self.targeted = v["targeted"]
+        self.eps, self.step, self.steps = float(v["eps"]), float(v["step"]), v["steps"]
+        self.random_start = v["random_start"]
+        self.alpha = alpha if callable(alpha) else v["alpha"]
+        self.optimizer = v["optimizer"]
+        if self.optimizer != "sign" and v["lr"] is None:
+            raise InputError(f"{self.name}: optimizer {self.optimizer!r} needs a positive learning rate lr, got None; "
+                             "e.g. lr=0.01")
+        self.lr = v["lr"]
+        self.momentum = float(v["momentum"])
+        self.betas = tuple(v["betas"])
+        self.early_stop = None if v["early_stop"] == "none" else v["early_stop"]
+        self.check_every = v["check_every"]
+        self.seed = v["seed"]
+        self.batch_size = v["batch_size"]
 
     # ------------------------------------------------------------------ description
     def __repr__(self) -> str:

@@ -36,6 +36,7 @@ __all__ = [
     "retrieval_grid",
     "figure_png_bytes",
     "figure_data_uri",
+    "series_style",
     "RELEVANT_COLOR",
     "IRRELEVANT_COLOR",
 ]
@@ -43,6 +44,23 @@ __all__ = [
 RELEVANT_COLOR = "#2ca02c"  # green frame: the retrieved item is relevant (targeted: carries the target label)
 IRRELEVANT_COLOR = "#d62728"  # red frame: it is not
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# every series of a figure gets its own colour AND marker: tab20's 20 colours with 7 markers, whose
+# periods are coprime, so the first 140 series never repeat a (colour, marker) pair and the first 20
+# never repeat a colour (readable in grey print and for colour-blind readers through the markers)
+_TAB20 = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+    "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5",
+]
+_MARKERS = ["o", "s", "^", "D", "v", "P", "X"]
+
+
+def series_style(i: int) -> dict[str, Any]:
+    """``{"color": ..., "marker": ...}`` of the i-th series of a figure (distinct pairs for i < 140)."""
+    return {"color": _TAB20[i % len(_TAB20)], "marker": _MARKERS[i % len(_MARKERS)]}
+
+
+def _markevery(n: int) -> int:
+    return max(1, n // 12)
 
 
 # --------------------------------------------------------------------------------------------
@@ -162,8 +180,8 @@ def pr_curves(curves: Mapping[str, tuple[Any, Any]], title: str = "") -> Figure:
         data.append((str(name), p, r))
     fig = _new_figure((5, 4))
     ax = fig.add_subplot()
-    for name, p, r in data:
-        ax.plot(r, p, marker="." if len(p) <= 65 else None, label=name)
+    for i, (name, p, r) in enumerate(data):
+        ax.plot(r, p, ms=4, markevery=_markevery(len(p)), label=name, **series_style(i))
     ax.set_xlim(0, 1.02)
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("recall")
@@ -200,8 +218,8 @@ def precision_at_n_curves(curves: Mapping[str, tuple[Any, Any]], title: str = ""
         data.append((str(name), ns, p))
     fig = _new_figure((5, 4))
     ax = fig.add_subplot()
-    for name, ns, p in data:
-        ax.plot(ns, p, marker="o", ms=3, label=name)
+    for i, (name, ns, p) in enumerate(data):
+        ax.plot(ns, p, ms=4, markevery=_markevery(len(p)), label=name, **series_style(i))
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("N (top retrieved)")
     ax.set_ylabel("precision@N")
@@ -261,8 +279,8 @@ def map_vs_iterations(
     fig = _new_figure((6, 4))
     ax = fig.add_subplot()
     colors = []
-    for name, steps, maps, _ in data:
-        (line,) = ax.plot(steps, maps * 100, marker="o", label=name)
+    for i, (name, steps, maps, _) in enumerate(data):
+        (line,) = ax.plot(steps, maps * 100, label=name, **series_style(i))
         colors.append(line.get_color())
     for (_, _, _, level), color in zip(data, colors, strict=True):
         if level is not None:

@@ -161,7 +161,8 @@ def evaluate_attack(
     runs, where the surrogate's reference codes live in another model's code space.
 
     Besides the scalar metrics the record holds ``per_query`` (each query's AP, or t-AP when
-    targeted, and success, in query order; with a theory row also the ideal code's AP) and, with ``curves``, the PR-by-radius and P@N curves
+    targeted, and success, in query order; the clean codes' AP, and t-AP when targeted, for the
+    report's confidence intervals; with a theory row also the ideal code's AP) and, with ``curves``, the PR-by-radius and P@N curves
     of the clean and the adversarial codes (``retrieval_curves``; target labels when targeted).
     """
     targeted = target_labels is not None
@@ -188,6 +189,12 @@ def evaluate_attack(
     out["success_definition"] = SUCCESS_DEFINITION["targeted" if targeted else "untargeted"]
     # per query, in query order: AP (t-AP when targeted) and success, for worst-case (robust) mAP
     out["per_query"] = {"ap": _rounded(ap_adv), "success": [bool(v) for v in ok]}
+    # the clean codes' APs too, so every clean cell of the report gets its bootstrap interval
+    out["per_query"]["clean_ap"] = _rounded(per_query_scores(clean_codes.cpu(), database.codes, labels, database.labels,
+                                                             topk=database.topk)[0])
+    if targeted:
+        out["per_query"]["clean_t_ap"] = _rounded(per_query_scores(clean_codes.cpu(), database.codes, target_labels,
+                                                                   database.labels, topk=database.topk)[0])
     if theory and ideal is not None:  # how far each query's AP is from the ideal code's
         out["per_query"]["theory_ap"] = _rounded(per_query_scores(ideal.cpu(), database.codes, success_labels,
                                                                   database.labels, topk=database.topk)[0])

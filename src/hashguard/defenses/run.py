@@ -122,18 +122,14 @@ def defend_checkpoint(
         splits = load_splits(config["dataset"], int(config.get("seed", 0)), config.get("data_dir"),
                              image_size=config.get("image_size"), resize=config.get("resize"))
     objective = objective_from_config(config, torch.as_tensor(splits.train.labels).float())
-    out = Path(out)
-    resume = out.with_name(out.name + ".resume.pt")
-    with defense_lock(out, log):
-        defended, record = defend_model(
-            model, method, splits, objective=objective, params=params, resume_path=resume,
-            eval_queries=eval_queries, eval_steps=eval_steps, progress=progress, log=log,
-        )
-        new_config = dict(config)
-        new_config.update({"defense": record, "defended_from": str(model_path), "version": __version__})
+
+    def save(defended, record: Dict[str, Any]) -> Dict[str, Any]:
+        new_config = {**config, "defense": record, "defended_from": str(model_path), "version": __version__}
         save_checkpoint(out, defended, new_config)
-        resume.unlink(missing_ok=True)
-    return new_config
+        return new_config
+
+    return _defend_and_save(model, method, splits, Path(out), save, objective=objective, params=params,
+                            eval_queries=eval_queries, eval_steps=eval_steps, progress=progress, log=log)
 
 
 def defend_external(
@@ -158,16 +154,27 @@ def defend_external(
     from ..models.external import file_sha256, save_weights
 
     out = check_defense_outputs(out)
-    resume = out.with_name(out.name + ".resume.pt")
-    with defense_lock(out, log):
-        defended, record = defend_model(
-            model, method, splits, objective=hash_method, params=params, resume_path=resume,
-            eval_queries=eval_queries, eval_steps=eval_steps, progress=progress, log=log,
-        )
+
+    def save(defended, record: Dict[str, Any]) -> Dict[str, Any]:
         save_weights(defended, out)
         config = {**info, "hash_method": hash_method, "dataset": splits.name, "defense": record,
                   "defended_from": info.get("weights"), "weights": str(out), "weights_sha256": file_sha256(out),
                   "version": __version__}
         atomic_write_json(out.with_name(out.name + ".json"), config)
+        return config
+
+    return _defend_and_save(model, method, splits, out, save, objective=hash_method, params=params,
+                            eval_queries=eval_queries, eval_steps=eval_steps, progress=progress, log=log)
+
+
+def _defend_and_save(model, method: str, splits, out: Path, save: Callable[[Any, Dict[str, Any]], Dict[str, Any]],
+                     **defend_kwargs: Any) -> Dict[str, Any]:
+    """Defend under ``out``'s lock, resuming from ``<out>.resume.pt``; ``save(defended, record)``
+    writes the result and returns its description; the resume file is removed only after that."""
+    log = defend_kwargs.get("log")
+    resume = out.with_name(out.name + ".resume.pt")
+    with defense_lock(out, log):
+        defended, record = defend_model(model, method, splits, resume_path=resume, **defend_kwargs)
+        description = save(defended, record)
         resume.unlink(missing_ok=True)
-    return config
+    return description
