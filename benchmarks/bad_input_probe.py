@@ -243,6 +243,7 @@ class Probe:
         self.env = {**os.environ, "PYTHONPATH": src, "PYTHONWARNINGS": "default"}
         self.cache: Dict[str, object] = {}
         self.synthetic = work / "synthetic.pt"
+        self.runs = 0  # numbers the output files of each process
 
     def folder(self, name: str) -> Path:
         """A fresh folder of the work folder for one case."""
@@ -251,7 +252,7 @@ class Probe:
         path.mkdir(parents=True)
         return path
 
-    def start(self, *argv, code=None, cwd=None, umask=None, limit_gb=None, env=None, logs=None) -> subprocess.Popen:
+    def start(self, *argv, code=None, cwd=None, umask=None, limit_gb=None, env=None) -> subprocess.Popen:
         """``python -m hashguard ARGV`` (or ``python -c CODE``) in its own session, output to files."""
         cmd = [sys.executable, "-c", code] if code else [sys.executable, "-m", "hashguard", *map(str, argv)]
 
@@ -261,10 +262,12 @@ class Probe:
             if limit_gb:  # a huge allocation fails at once instead of pushing the machine into swap/OOM
                 resource.setrlimit(resource.RLIMIT_AS, (limit_gb << 30, limit_gb << 30))
 
-        logs = logs or Path(tempfile.mkstemp(prefix="run-", dir=self.work)[1])
-        proc = subprocess.Popen(cmd, env={**self.env, **(env or {})}, cwd=cwd or self.work, stdin=subprocess.DEVNULL,
-                                stdout=open(f"{logs}.out", "w"), stderr=open(f"{logs}.err", "w"),
-                                preexec_fn=before_exec, start_new_session=True)
+        self.runs += 1
+        logs = self.work / f"run-{self.runs}"
+        with open(f"{logs}.out", "w") as out, open(f"{logs}.err", "w") as err:
+            proc = subprocess.Popen(cmd, env={**self.env, **(env or {})}, cwd=cwd or self.work,
+                                    stdin=subprocess.DEVNULL, stdout=out, stderr=err, preexec_fn=before_exec,
+                                    start_new_session=True)
         proc.logs = logs  # type: ignore[attr-defined]
         proc.t0 = time.monotonic()  # type: ignore[attr-defined]
         return proc
@@ -465,8 +468,9 @@ def case_bench_umask_022(p: Probe) -> Verdict:
 
 
 # ---------------------------------------------------------------------------- fault 4: one bench per folder
-def _second_bench(p: Probe, name: str, *extra) -> Tuple[Done, Done, bool, Path]:
-    """A second ``bench`` into the folder a first one is running in."""
+def _second_bench(p: Probe, name: str, *extra) -> Tuple[Done, Done, str]:
+    """A second ``bench`` into the folder a first one is running in; returns both and how they overlapped:
+    "second ran inside the first" / "second ended after the first" / "first ended before the second started"."""
     d = p.folder(name)
     out = d / "runs"
     grid = p.grid(d, TINY_GRID)
@@ -474,27 +478,28 @@ def _second_bench(p: Probe, name: str, *extra) -> Tuple[Done, Done, bool, Path]:
     while first.poll() is None and not (out / "spec.json").exists():
         time.sleep(0.2)
     time.sleep(1)
-    overlap = first.poll() is None  # the first still runs when the second starts
+    if first.poll() is not None:
+        return p.finish(first), Done(-1, "", "", 0.0), "first ended before the second started"
     second = p.run("bench", "--grid", grid, "--out", out, "--quiet", *extra)
-    first_running_at_end = first.poll() is None
-    done_first = p.finish(first)
-    return done_first, second, overlap and (first_running_at_end or second.rc != 0 or bool(extra)), out
+    inside = first.poll() is None
+    return p.finish(first), second, "second ran inside the first" if inside else "second ended after the first"
 
 
 def case_two_benches_one_folder(p: Probe) -> Verdict:
-    first, second, overlap, _ = _second_bench(p, "f4-two")
-    if not overlap:
-        return Verdict("other (the first bench ended before the second started)", second)
-    return Verdict(judge(second, ran=second.rc == 0), second, "both ran into one folder")
+    first, second, overlap = _second_bench(p, "f4-two")
+    if overlap.startswith("first ended"):
+        return Verdict(f"other ({overlap})", first)
+    both = second.rc == 0 and "runs recorded" in second.out
+    return Verdict(judge(second, ran=both), second, f"both ran into one folder ({overlap}; first exit {first.rc})")
 
 
 def case_second_bench_waits(p: Probe) -> Verdict:
-    t0 = time.monotonic()
-    first, second, overlap, out = _second_bench(p, "f4-wait", "--wait")
-    if not overlap:
-        return Verdict("other (the first bench ended before the second started)", second)
-    ok = first.rc == 0 and second.rc == 0 and "runs recorded" in second.out
-    return Verdict(judge(second, "accept", ok=ok), second, f"first exit {first.rc}, {time.monotonic() - t0:.0f} s")
+    first, second, overlap = _second_bench(p, "f4-wait", "--wait")
+    if overlap.startswith("first ended"):
+        return Verdict(f"other ({overlap})", first)
+    ok = first.rc == 0 and second.rc == 0 and overlap == "second ended after the first"
+    return Verdict(judge(second, "accept", ran=second.rc == 0 and not ok, ok=ok), second,
+                   f"did not wait ({overlap}; first exit {first.rc})")
 
 
 # ---------------------------------------------------------------------------- fault 5: tampered records
@@ -540,7 +545,7 @@ def _bad_grid(p: Probe, name: str, text: str, env=None) -> Verdict:
     d = p.folder(name)
     out = d / "runs"
     started = grid_started(out)
-    downloading = lambda err: "Downloading" in err  # noqa: E731
+    downloading = lambda err: any(w in err for w in ("Downloading", "download.pytorch.org", "urlopen error"))  # noqa: E731
     done = p.run("bench", "--grid", p.grid(d, text), "--out", out, "--quiet", env=env, timeout=300,
                  stop_when=lambda err: started(err) or downloading(err))
     ran = done.stopped or bool(records(out)) or downloading(done.err)
@@ -799,12 +804,15 @@ def probe(src: str, faults: List[int], keep: Optional[str], verbose: bool) -> Li
 def counts_table(runs: Dict[str, List[Dict]]) -> str:
     """Counts per fault and class, one column per class, ``before -> after`` in each cell."""
     names = list(runs)
-    classes = [c for c in CLASSES if any(r["outcome"] == c for rows in runs.values() for r in rows)]
-    classes += sorted({r["outcome"] for rows in runs.values() for r in rows} - set(classes))
+    def base(outcome: str) -> str:  # "other (exit 1, ...)" and "... (repeats torch's advice)" by their class
+        return outcome.split(" (")[0]
+
+    seen = {base(r["outcome"]) for rows in runs.values() for r in rows}
+    classes = [c for c in CLASSES if c in seen] + sorted(seen - set(CLASSES))
     faults = sorted({r["fault"] for rows in runs.values() for r in rows})
 
     def count(rows, fault, cls):
-        return sum(1 for r in rows if (fault is None or r["fault"] == fault) and r["outcome"] == cls)
+        return sum(1 for r in rows if (fault is None or r["fault"] == fault) and base(r["outcome"]) == cls)
 
     width = max(12, *(len(c) for c in classes))
     head = f"{'fault':26s}" + "".join(f"{c:>{width + 2}s}" for c in classes)
