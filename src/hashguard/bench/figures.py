@@ -23,7 +23,7 @@ import base64
 import io
 import math
 import numbers
-from typing import Any, Mapping
+from typing import Any, List, Mapping, Optional
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -178,14 +178,22 @@ def pr_curves(curves: Mapping[str, tuple[Any, Any]], title: str = "") -> Figure:
         r = _unit(_vector(r, f"recall of {name!r}"), f"recall of {name!r}")
         _same_length(p, r, f"precision and recall of {name!r}")
         data.append((str(name), p, r))
+    return _line_figure([(name, r, p) for name, p, r in data], "recall", "precision", title, xlim=(0, 1.02))
+
+
+def _line_figure(series: List[tuple[str, np.ndarray, np.ndarray]], xlabel: str, ylabel: str, title: str, *,
+                 xlim: Optional[tuple[float, float]] = None) -> Figure:
+    """One axes with one line per ``(name, x, y)`` (its own colour and marker), y in [0, 1.02],
+    grid and legend: the frame the PR and P@N figures share."""
     fig = _new_figure((5, 4))
     ax = fig.add_subplot()
-    for i, (name, p, r) in enumerate(data):
-        ax.plot(r, p, ms=4, markevery=_markevery(len(p)), label=name, **series_style(i))
-    ax.set_xlim(0, 1.02)
+    for i, (name, x, y) in enumerate(series):
+        ax.plot(x, y, ms=4, markevery=_markevery(len(y)), label=name, **series_style(i))
+    if xlim is not None:
+        ax.set_xlim(*xlim)
     ax.set_ylim(0, 1.02)
-    ax.set_xlabel("recall")
-    ax.set_ylabel("precision")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -216,18 +224,7 @@ def precision_at_n_curves(curves: Mapping[str, tuple[Any, Any]], title: str = ""
         p = _unit(_vector(p, f"precisions of {name!r}"), f"precisions of {name!r}")
         _same_length(ns, p, f"ns and precisions of {name!r}")
         data.append((str(name), ns, p))
-    fig = _new_figure((5, 4))
-    ax = fig.add_subplot()
-    for i, (name, ns, p) in enumerate(data):
-        ax.plot(ns, p, ms=4, markevery=_markevery(len(p)), label=name, **series_style(i))
-    ax.set_ylim(0, 1.02)
-    ax.set_xlabel("N (top retrieved)")
-    ax.set_ylabel("precision@N")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _line_figure(data, "N (top retrieved)", "precision@N", title)
 
 
 def map_vs_iterations(
