@@ -64,7 +64,7 @@ def anchor_codes(
     valid = chosen_keys < 2.0
     weights = torch.zeros(b, n, device=device)
     weights.scatter_(1, chosen, valid.float())
-    codes = weighted_sign(weights, ref_codes)
+    codes = weighted_sign(weights, ref_codes, exact=True)
     if return_indices:
         return codes, torch.where(valid, chosen, torch.full_like(chosen, -1))
     return codes

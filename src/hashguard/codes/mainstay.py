@@ -32,6 +32,7 @@ def mainstay_weights(labels: torch.Tensor, ref_labels: torch.Tensor) -> torch.Te
 
 def mainstay_codes(labels: torch.Tensor, ref_codes: torch.Tensor, ref_labels: torch.Tensor) -> torch.Tensor:
     """SAAT mainstay codes of a batch of labels, ``(B, K)`` float ±1 (Eq. 10-11)."""
-    labels, ref_labels = labels.to(ref_codes.device), ref_labels.to(ref_codes.device)
+    # float64 weights: an exact tie sums to 0 up to a bounded rounding error (weighted_sum)
+    labels, ref_labels = labels.to(ref_codes.device, torch.float64), ref_labels.to(ref_codes.device, torch.float64)
     check_reference(labels, ref_codes, ref_labels)
     return weighted_sign(mainstay_weights(labels, ref_labels), ref_codes)

@@ -40,6 +40,7 @@ def pharos_weights(labels: torch.Tensor, ref_labels: torch.Tensor) -> torch.Tens
 
 def pharos_codes(labels: torch.Tensor, ref_codes: torch.Tensor, ref_labels: torch.Tensor) -> torch.Tensor:
     """PgA pharos codes of a batch of labels, ``(B, K)`` float ±1 (Eq. 7-8)."""
-    labels, ref_labels = labels.to(ref_codes.device), ref_labels.to(ref_codes.device)
+    # float64 weights: an exact tie sums to 0 up to a bounded rounding error (weighted_sum)
+    labels, ref_labels = labels.to(ref_codes.device, torch.float64), ref_labels.to(ref_codes.device, torch.float64)
     check_reference(labels, ref_codes, ref_labels)
     return weighted_sign(pharos_weights(labels, ref_labels), ref_codes)
