@@ -472,8 +472,8 @@ def cmd_attack(args: argparse.Namespace) -> int:
             raise SystemExit(f"error: --topk must be >= 0 (0 = whole database), got {args.topk}")
         values = resolve_for(protocol_name, splits, topk=args.topk, queries=args.queries, eps=params.get("eps"))
         topk, n = values["topk"], values["queries"]
-        if "eps" in _schema_keys(args.method):
-            params["eps"] = values["eps"]
+        if protocol_name != "default" and "eps" in _schema_keys(args.method):
+            params["eps"] = values["eps"]  # the protocol's budget (the default leaves each attack's own)
         protocol = protocol_file or protocol_path(Path(args.json).resolve().parent, meta["dataset"], args.seed, n,
                                                   protocol_name)
         if not Path(protocol).is_file():
@@ -563,6 +563,7 @@ def _bench_spec(args: argparse.Namespace):
         spec.seed = args.seed
     if args.protocol is not None:
         spec.protocol = args.protocol
+        spec.validate()  # the protocol's eps, top-k and queries, or its error, before anything runs
     return spec
 
 
@@ -577,7 +578,7 @@ def _spec_line(spec) -> str:
         parts.append("existing: " + ", ".join(m["name"] for m in spec.models))
     models = f"{spec.n_models} model{'s' if spec.n_models != 1 else ''}"
     return (f"{models} ({'; '.join(parts)}); {spec.queries or 'all'} queries, eps {_pixels(float(spec.eps))}, "
-            f"seed {spec.seed}")
+            f"seed {spec.seed}" + ("" if spec.protocol == "default" else f", protocol {spec.protocol}"))
 
 
 def _print_runs(state: Dict[str, Any]) -> None:

@@ -213,3 +213,10 @@ def test_bench_refuses_a_protocol_the_dataset_cannot_satisfy_before_any_work(tmp
     with pytest.raises(SystemExit) as stop:
         main(["bench", "--grid", str(grid), "--protocol", "pga", "--out", str(out), "--quiet", "--no-report"])
     assert "mAP@5000" in str(stop.value) and not (out / "records").exists()
+
+
+def test_bench_protocol_flag_sets_the_grid_before_the_plan(tmp_path, capsys):
+    assert main(["bench", "--preset", "quick", "--protocol", "sdha", "--out", str(tmp_path / "r"), "--dry-run"]) == 0
+    assert "100 queries, eps 0.039, seed 0, protocol sdha" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="unknown protocol 'nope'"):
+        main(["bench", "--preset", "quick", "--protocol", "nope", "--out", str(tmp_path / "r"), "--dry-run"])
