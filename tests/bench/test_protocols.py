@@ -60,6 +60,9 @@ def test_unknown_protocol_and_too_small_database_are_input_errors():
     with pytest.raises(InputError, match="protocol pga fixes eps"):
         resolve("pga", dataset="d", database_size=9000, query_size=500, dataset_topk=None, eps=4 / 255)
     assert resolve("pga", dataset="d", database_size=9000, query_size=500, dataset_topk=None, queries=20)["queries"] == 20
+    # the default protocol stays as it was: any cut-off and budget the user gives
+    loose = resolve("default", dataset="d", database_size=300, query_size=50, dataset_topk=None, topk=5000, eps=0.1)
+    assert loose["topk"] == 5000 and loose["eps"] == pytest.approx(0.1) and loose["queries"] == 50
 
 
 def test_any_label_targets_may_overlap_the_query_zero_overlap_never_does():

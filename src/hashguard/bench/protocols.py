@@ -171,8 +171,8 @@ def resolve(
     """The values one run uses under protocol ``name`` on a dataset, checked before any work.
 
     ``topk`` / ``queries`` / ``eps`` are the user's overrides (None: not given; ``topk`` 0 means the
-    whole database). An override of a value the paper states, or a cut-off the database cannot
-    satisfy (top-5000 of 3,000 items), raises ``InputError``. Returns the plain values a record
+    whole database). Under a named protocol, an override of a value the paper states, or a cut-off
+    the database cannot satisfy (top-5000 of 3,000 items), raises ``InputError``. Returns the plain values a record
     states: ``protocol``, ``topk`` (None = whole database), ``queries`` (at most the query split),
     ``query_choice``, ``target_rule``, ``anchor_source``, ``eps``, ``step`` and ``provenance``.
     """
@@ -193,7 +193,7 @@ def resolve(
             )
         values[key] = user
     k = values["topk"]
-    if k is not None and int(k) > int(database_size):
+    if p.name != DEFAULT and k is not None and int(k) > int(database_size):  # the default stays as lenient as before
         raise InputError(
             f"protocol {p.name} needs mAP@{k} but the {dataset} database holds {database_size} items; "
             "use a dataset with a larger database or another protocol (hashguard list protocols)"
