@@ -77,10 +77,12 @@ def test_list_defenses_and_presets_show_the_defaults_and_plan(capsys):
     assert presets["quick"]["runs"] == 47
 
 
-def test_list_protocols_lists_the_one_protocol_there_is(capsys):
+def test_list_protocols_lists_the_default_first_then_each_papers(capsys):
     from hashguard.bench.protocol import PROTOCOL_FORMAT, SUCCESS_DEFINITION
 
-    (protocol,) = _listed(capsys, "protocols")
+    protocol, *papers = _listed(capsys, "protocols")
+    assert [p["name"] for p in papers] == ["pga", "saat", "sdha", "prosgan", "dhta"]
+    assert all(p["provenance"]["topk"] and p["format"] == PROTOCOL_FORMAT for p in papers)
     assert protocol["name"] == "default" and protocol["format"] == PROTOCOL_FORMAT
     assert protocol["success"] == SUCCESS_DEFINITION and protocol["queries"] == 500
     assert protocol["eps"] == pytest.approx(8 / 255)

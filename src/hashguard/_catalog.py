@@ -181,29 +181,41 @@ def _preset(name: str) -> Dict[str, Any]:
 
 
 def _protocols() -> List[Dict[str, Any]]:
-    """The protocols hashguard implements: today one, the default of docs/design.md#evaluation-protocol."""
+    """The protocols hashguard implements (``bench/protocols.py``): the default of
+    docs/design.md#evaluation-protocol first, then one per seed paper, each value with its provenance."""
     from .bench.protocol import PROTOCOL_FORMAT, SUCCESS_DEFINITION
+    from .bench.protocols import DEFAULT, PROTOCOLS
     from .bench.results import protocol_of
     from .bench.spec import BenchSpec
 
     spec = BenchSpec().validate()
     fixed = protocol_of(spec)
-    return [{
-        "name": "default",
-        "description": "the evaluation protocol of docs/design.md#evaluation-protocol, used by every command",
+    shared = {
         "format": PROTOCOL_FORMAT,
-        "eps": fixed["eps"],
-        "steps": "each attack's paper default (hashguard list attacks)",
-        "queries": spec.queries,
-        "topk": "each dataset's paper cut-off (hashguard list datasets); 0 / None = the whole database",
-        "target": "one per query, drawn uniformly from the database's distinct label rows that share no "
-                  "label with the query (never all-zero); drawn once per seed and saved with the queries",
         "relevance": fixed["relevance"],
         "ap_denominator": fixed["ap_denominator"],
         "empty_queries": fixed["empty_queries"],
         "ties": fixed["ties"],
         "success": dict(SUCCESS_DEFINITION),
-    }]
+    }
+    out = []
+    for name, protocol in PROTOCOLS.items():
+        entry = protocol.describe()
+        entry.pop("paper")
+        if name == DEFAULT:
+            entry.update({
+                "description": "the evaluation protocol of docs/design.md#evaluation-protocol, used by every command",
+                "eps": fixed["eps"], "queries": spec.queries,
+                "steps": "each attack's paper default (hashguard list attacks)",
+                "topk": "each dataset's paper cut-off (hashguard list datasets); 0 / None = the whole database",
+                "target": "one per query, drawn uniformly from the database's distinct label rows that share no "
+                          "label with the query (never all-zero); drawn once per seed and saved with the queries",
+            })
+        else:
+            entry["description"] = f"{protocol.paper}: {protocol.description}"
+            entry["steps"] = "each attack's paper default (hashguard list attacks)"
+        out.append({**entry, **shared})
+    return out
 
 
 def build() -> Dict[str, List[Dict[str, Any]]]:

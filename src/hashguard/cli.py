@@ -21,11 +21,12 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from . import __version__
 from ._atomic import atomic_write_json
 from ._paths import check_output_file
+from .errors import InputError
 
 WORKERS = min(4, os.cpu_count() or 1)
 WORKERS_HELP = "image-decoding processes for datasets read from disk (built-in data is in memory)"
@@ -301,8 +302,11 @@ def cmd_list(args: argparse.Namespace) -> int:
                 if key in ("name", "description"):
                     continue
                 if isinstance(value, dict):
-                    value = "; ".join(f"{k}: {v}" for k, v in value.items())
-                print(f"  {key:15s} {_pixels(value) if key == 'eps' else value}")
+                    print(f"  {key}:")
+                    for k, v in value.items():
+                        print(f"    {k:13s} {v}")
+                    continue
+                print(f"  {key:15s} {_pixels(value) if key in ('eps', 'step') else value}")
     else:
         _print_table(["NAME", "DESCRIPTION"], [[e["name"], e["description"]] for e in items])
     return 0
@@ -404,6 +408,12 @@ def _print_attack(record: Dict[str, Any], file=None) -> None:
     print("\n".join(lines), file=file or sys.stdout)
 
 
+def _schema_keys(method: str) -> List[str]:
+    from .attacks.schema import attack_schema
+
+    return list(attack_schema(method))
+
+
 def _attack_params(args: argparse.Namespace) -> Dict[str, Any]:
     """``--param KEY=VALUE`` and ``--eps`` / ``--steps`` / ``--early-stop``, each checked against the
     attack's schema (type and range) before anything is loaded."""
@@ -422,13 +432,31 @@ def _attack_params(args: argparse.Namespace) -> Dict[str, Any]:
     return params
 
 
+def _protocol_args(args: argparse.Namespace) -> Tuple[str, Optional[str]]:
+    """``--protocol NAME`` (checked before anything loads) and the queries/targets file: ``--protocol-file``,
+    or, as before named protocols existed, a ``--protocol`` value that is a path to a .json file."""
+    from .bench.protocols import DEFAULT, get_protocol
+
+    name, path = args.protocol, args.protocol_file
+    if name is not None and (name.endswith(".json") or os.sep in name):
+        if path is not None:
+            raise InputError(f"--protocol {name} looks like a file and --protocol-file is given too; "
+                             "give the protocol's NAME to --protocol and the file to --protocol-file")
+        name, path = None, name
+    name = DEFAULT if name is None else name
+    get_protocol(name)
+    return name, path
+
+
 def cmd_attack(args: argparse.Namespace) -> int:
     from .bench.protocol import protocol_path, run_attack
+    from .bench.protocols import resolve_for
     from .models import load_checkpoint
 
     _check_json_out(args.json)
     device = _device(args.device)
     try:
+        protocol_name, protocol_file = _protocol_args(args)
         params = _attack_params(args)
         if args.queries is not None and args.queries < 1:
             raise ValueError(f"--queries must be >= 1, got {args.queries}")
@@ -440,15 +468,20 @@ def cmd_attack(args: argparse.Namespace) -> int:
         # the victim's split, which run_attack checks the surrogate against: the dataset, and the
         # checkpoint's seed (a user's own network has no seed to compare)
         victim_data = {"dataset": meta["dataset"], **({"seed": meta["seed"]} if config is not None else {})}
-        topk = _topk(args.topk, splits)
-        n = len(splits.query) if args.queries is None else min(args.queries, len(splits.query))
-        protocol = args.protocol or protocol_path(Path(args.json).resolve().parent, meta["dataset"], args.seed, n)
+        if args.topk is not None and args.topk < 0:
+            raise SystemExit(f"error: --topk must be >= 0 (0 = whole database), got {args.topk}")
+        values = resolve_for(protocol_name, splits, topk=args.topk, queries=args.queries, eps=params.get("eps"))
+        topk, n = values["topk"], values["queries"]
+        if protocol_name != "default" and "eps" in _schema_keys(args.method):
+            params["eps"] = values["eps"]  # the protocol's budget (the default leaves each attack's own)
+        protocol = protocol_file or protocol_path(Path(args.json).resolve().parent, meta["dataset"], args.seed, n,
+                                                  protocol_name)
         if not Path(protocol).is_file():
             check_output_file(protocol)  # drawn and saved before the attack runs
         record = run_attack(
             model, splits, args.method, targeted=args.targeted, n_queries=n, seed=args.seed, topk=topk,
             surrogate=surrogate, params=params, protocol_file=protocol, batch_size=args.batch_size,
-            progress=not args.quiet, victim_data=victim_data, surrogate_data=s_config,
+            progress=not args.quiet, victim_data=victim_data, surrogate_data=s_config, protocol=values,
         )
     except ValueError as err:
         raise SystemExit(f"error: {err}") from None
@@ -528,6 +561,9 @@ def _bench_spec(args: argparse.Namespace):
         spec.queries = args.queries
     if args.seed is not None:
         spec.seed = args.seed
+    if args.protocol is not None:
+        spec.protocol = args.protocol
+        spec.validate()  # the protocol's eps, top-k and queries, or its error, before anything runs
     return spec
 
 
@@ -542,7 +578,7 @@ def _spec_line(spec) -> str:
         parts.append("existing: " + ", ".join(m["name"] for m in spec.models))
     models = f"{spec.n_models} model{'s' if spec.n_models != 1 else ''}"
     return (f"{models} ({'; '.join(parts)}); {spec.queries or 'all'} queries, eps {_pixels(float(spec.eps))}, "
-            f"seed {spec.seed}")
+            f"seed {spec.seed}" + ("" if spec.protocol == "default" else f", protocol {spec.protocol}"))
 
 
 def _print_runs(state: Dict[str, Any]) -> None:
@@ -766,7 +802,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", required=True, choices=_names("attacks"), metavar="NAME",
                    help="attack: " + ", ".join(_names("attacks")))
     p.add_argument("--targeted", action="store_true", help="targeted variant (targets drawn once per seed and saved)")
-    p.add_argument("--queries", type=int, default=500, help="queries drawn from the query split by the seed (default 500)")
+    p.add_argument("--queries", type=int, default=None,
+                   help="queries drawn from the query split by the seed (default: the protocol's, 500 by default)")
     p.add_argument("--steps", type=int, default=None, help="iterations (default: the method's paper default)")
     p.add_argument("--eps", default=None, help="L-inf budget in pixel units, e.g. 8/255 (default 8/255)")
     p.add_argument("--seed", type=int, default=0, help="seed of queries, targets and random starts")
@@ -776,8 +813,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--param", type=_param, action="append", metavar="KEY=VALUE",
                    help="method parameter, repeatable (e.g. lr=0.5, n_anchors=5, random_start=yes, gan={\"epochs\":10}); "
                         "each value is checked against the method's type and range before anything runs")
-    p.add_argument("--protocol", default=None,
-                   help="queries/targets file (default: protocol-<dataset>-seed<S>-q<N>.json next to --json)")
+    p.add_argument("--protocol", default=None, metavar="NAME",
+                   help="evaluation protocol: " + ", ".join(_names("protocols")) + " (hashguard list protocols; "
+                        "default: the documented one); fixes top-k, queries, target rule, anchor source and eps")
+    p.add_argument("--protocol-file", default=None, metavar="FILE",
+                   help="queries/targets file (default: protocol-<dataset>-seed<S>-q<N>[-NAME].json next to --json)")
     p.add_argument("--batch-size", type=int, default=128, help="queries attacked together")
     p.add_argument("--topk", type=int, default=None, help=TOPK_HELP)
     p.add_argument("--json", required=True, help="write the metrics record here (- for standard output)")
@@ -814,6 +854,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None, help="folder of the datasets read from disk (one sub-folder per dataset)")
     p.add_argument("--queries", type=int, default=None, help="override the grid's number of queries (0 = all)")
     p.add_argument("--seed", type=int, default=None, help="override the grid's seed")
+    p.add_argument("--protocol", default=None, metavar="NAME",
+                   help="override the grid's protocol: " + ", ".join(_names("protocols")) + " (hashguard list protocols)")
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--no-report", action="store_true", help="only run the grid (write the report later with `hashguard report`)")
     p.add_argument("--dry-run", action="store_true",

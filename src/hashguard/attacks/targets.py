@@ -5,6 +5,9 @@ distinct label rows of the pool (the database labels) that have **zero overlap**
 label and are not all-zero. Every targeted method of a run reads the same targets, saved next to
 the results, so the t-MAP of P2P, DHTA, THA, ... are measured on identical (query, target) pairs.
 The draw for query i depends only on ``(seed, ids[i])``, not on which other queries are drawn.
+
+``rule="any"`` drops the overlap constraint: any distinct non-zero database label row, possibly
+the query's own (ProS-GAN's and THA's code; the ``prosgan`` protocol, ``bench/protocols.py``).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from typing import Optional, Sequence
 import torch
 
 from .._random import default_ids, per_sample_rand, sample_generators
+
+RULES = ("zero-overlap", "any")
 
 
 def unique_labels(labels: torch.Tensor) -> torch.Tensor:
@@ -28,13 +33,16 @@ def draw_target_labels(
     *,
     seed: int = 0,
     ids: Optional[Sequence[int]] = None,
+    rule: str = "zero-overlap",
 ) -> torch.Tensor:
-    """One target label per query: a pool label row with no label in common with the query's.
+    """One target label per query: a pool label row with no label in common with the query's
+    (``rule="zero-overlap"``), or any pool label row (``rule="any"``).
 
     Args:
         query_labels: ``(Q, C)`` multi-hot labels of the queries.
         pool_labels: ``(N, C)`` labels to draw from (the database labels).
         seed, ids: query i's draw depends only on ``(seed, ids[i])`` (default ids ``0..Q-1``).
+        rule: ``"zero-overlap"`` (default) or ``"any"`` (uniform over the distinct non-zero rows).
 
     Returns:
         ``(Q, C)`` float target labels.
@@ -43,6 +51,8 @@ def draw_target_labels(
         ValueError: label widths differ, or a query overlaps every pool label (e.g. a query
             carrying all classes), which leaves no valid target.
     """
+    if rule not in RULES:
+        raise ValueError(f"target rule must be one of {', '.join(RULES)}, got {rule!r}")
     q = torch.as_tensor(query_labels).float().cpu()
     pool = unique_labels(torch.as_tensor(pool_labels).cpu())
     if q.dim() != 2 or pool.dim() != 2 or q.shape[1] != pool.shape[1]:
@@ -50,7 +60,9 @@ def draw_target_labels(
             f"query labels {tuple(q.shape)} and pool labels {tuple(torch.as_tensor(pool_labels).shape)} "
             "must be (Q, C) and (N, C) with the same C"
         )
-    valid = (q @ pool.t()) == 0
+    if pool.shape[0] == 0:
+        raise ValueError("the database has no non-zero label row to draw a target label from")
+    valid = (q @ pool.t()) == 0 if rule == "zero-overlap" else torch.ones(q.shape[0], pool.shape[0], dtype=torch.bool)
     empty = (~valid.any(1)).nonzero().flatten()
     if empty.numel():
         i = int(empty[0])

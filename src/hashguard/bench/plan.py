@@ -114,6 +114,8 @@ def attack_config(
         "batch_size": int(spec.batch_size),
         "model": model_key,
         "surrogate": surrogate_key,
+        # a named protocol is part of the identity (the default adds nothing: old keys stay valid)
+        **({} if spec.protocol == "default" else {"protocol": spec.protocol}),
     }
 
 

@@ -57,9 +57,11 @@ def select_queries(n_total: int, n: Optional[int], seed: int) -> np.ndarray:
     return np.sort(torch.randperm(n_total, generator=gen)[: int(n)].numpy())
 
 
-def protocol_path(directory: str | Path, dataset: str, seed: int, n_queries: int) -> Path:
-    """Where the protocol file of (dataset, seed, number of queries) lives inside ``directory``."""
-    return Path(directory) / f"protocol-{dataset}-seed{seed}-q{n_queries}.json"
+def protocol_path(directory: str | Path, dataset: str, seed: int, n_queries: int, protocol: str = "default") -> Path:
+    """Where the protocol file of (dataset, seed, number of queries) lives inside ``directory``; a
+    named protocol other than ``default`` adds its name, so its targets never mix with another's."""
+    suffix = "" if protocol == "default" else f"-{protocol}"
+    return Path(directory) / f"protocol-{dataset}-seed{seed}-q{n_queries}{suffix}.json"
 
 
 def data_fingerprint(splits) -> str:
@@ -75,11 +77,12 @@ def data_fingerprint(splits) -> str:
     return digest.hexdigest()
 
 
-def load_or_draw_protocol(path: str | Path, splits, *, n_queries: Optional[int], seed: int) -> Tuple[np.ndarray, torch.Tensor]:
+def load_or_draw_protocol(path: str | Path, splits, *, n_queries: Optional[int], seed: int,
+                          target_rule: str = "zero-overlap") -> Tuple[np.ndarray, torch.Tensor]:
     """The query indices and target labels of ``path``; drawn and saved (atomically) if absent.
 
     Raises ``ValueError`` when an existing file was drawn for another dataset (name or labels),
-    seed or count.
+    seed, count or target rule (a file without one was drawn with ``zero-overlap``).
     """
     path = Path(path)
     n_total = len(splits.query)
@@ -93,6 +96,11 @@ def load_or_draw_protocol(path: str | Path, splits, *, n_queries: Optional[int],
             raise ValueError(
                 f"{path} holds queries for (format, dataset, seed, n) = {found}, not "
                 f"{(PROTOCOL_FORMAT, splits.name, int(seed), want)}; use another output directory or delete the file"
+            )
+        if record.get("target_rule", "zero-overlap") != target_rule:
+            raise ValueError(
+                f"{path} holds targets drawn with the {record.get('target_rule', 'zero-overlap')!r} rule, not "
+                f"{target_rule!r}; use another output directory or protocol file for this protocol"
             )
         if record.get("data_fingerprint", fingerprint) != fingerprint:
             raise ValueError(
@@ -110,7 +118,8 @@ def load_or_draw_protocol(path: str | Path, splits, *, n_queries: Optional[int],
         return np.asarray(record["query_indices"], dtype=np.int64), torch.tensor(record["target_labels"], dtype=torch.float32)
     idx = select_queries(n_total, want, seed)
     labels = torch.as_tensor(splits.query.labels).float()[torch.as_tensor(idx)]
-    targets = draw_target_labels(labels, splits.database.labels, seed=seed, ids=idx.tolist())
+    targets = draw_target_labels(labels, splits.database.labels, seed=seed, ids=idx.tolist(), rule=target_rule)
+    extra = {} if target_rule == "zero-overlap" else {"target_rule": target_rule}  # old files stay byte-equal
     atomic_write_json(path, {
         "format": PROTOCOL_FORMAT,
         "dataset": splits.name,
@@ -122,6 +131,7 @@ def load_or_draw_protocol(path: str | Path, splits, *, n_queries: Optional[int],
         "query_indices": idx.tolist(),
         "target_labels": targets.int().tolist(),
         "version": __version__,
+        **extra,
     })
     return idx, targets
 
@@ -258,6 +268,7 @@ def run_attack(
     return_details: bool = False,
     victim_data: Optional[Mapping[str, Any]] = None,
     surrogate_data: Optional[Mapping[str, Any]] = None,
+    protocol: Optional[Mapping[str, Any]] = None,
 ):
     """Run ``method`` on ``model`` (the victim) under the protocol; return the metrics record.
 
@@ -279,9 +290,22 @@ def run_attack(
             (checkpoint configs, benchmark identities); with a surrogate and both given, a
             surrogate of another dataset split is refused before any work
             (:func:`check_surrogate_data`).
+        protocol: the resolved values of a named protocol (``protocols.resolve``); its
+            ``target_rule`` draws the targets and its ``anchor_source`` picks where P2P / DHTA
+            sample anchors (``database``: the database images encoded by the attacking model).
+            The record states them under ``protocol`` and ``protocol_values``. None: the default
+            protocol (``topk``, ``n_queries`` and the params as given).
     """
     if surrogate is not None and victim_data is not None and surrogate_data is not None:
         check_surrogate_data(victim_data, surrogate_data)
+    from .protocols import ANCHOR_METHODS, ANCHOR_SOURCES, TARGET_RULES
+
+    protocol = dict(protocol or {})
+    target_rule = protocol.get("target_rule", "zero-overlap")
+    anchor_source = protocol.get("anchor_source", "train")
+    if target_rule not in TARGET_RULES or anchor_source not in ANCHOR_SOURCES:
+        raise ValueError(f"target_rule must be one of {TARGET_RULES} and anchor_source one of {ANCHOR_SOURCES}, "
+                         f"got {target_rule!r} and {anchor_source!r}")
     cache = {} if cache is None else cache
     attacker = surrogate if surrogate is not None else model
     params = dict(params or {})
@@ -290,11 +314,13 @@ def run_attack(
     attack = create_attack(method, attacker, targeted=targeted, **params)
 
     if protocol_file is not None:
-        idx, all_targets = load_or_draw_protocol(protocol_file, splits, n_queries=n_queries, seed=seed)
+        idx, all_targets = load_or_draw_protocol(protocol_file, splits, n_queries=n_queries, seed=seed,
+                                                 target_rule=target_rule)
     else:
         idx = select_queries(len(splits.query), n_queries, seed)
         labels_all = torch.as_tensor(splits.query.labels).float()[torch.as_tensor(idx)]
-        all_targets = draw_target_labels(labels_all, splits.database.labels, seed=seed, ids=idx.tolist())
+        all_targets = draw_target_labels(labels_all, splits.database.labels, seed=seed, ids=idx.tolist(),
+                                         rule=target_rule)
     x = load_images(splits.query, torch.as_tensor(idx))
     labels = torch.as_tensor(splits.query.labels).float()[torch.as_tensor(idx)]
     target_labels = all_targets if targeted else None
@@ -303,9 +329,15 @@ def run_attack(
         codes = encode_dataset(model, splits.database, progress=progress, desc="encoding database")
         cache["database"] = Database(codes, splits.database.labels, topk)
     database = Database(cache["database"].codes, cache["database"].labels, topk)
+    anchors_from_database = anchor_source == "database" and method in ANCHOR_METHODS
     key = "knowledge_surrogate" if surrogate is not None else "knowledge"
+    if anchors_from_database:  # the anchors are sampled from the database codes (DHTA-master, SAAT)
+        key += "_database"
+        if key not in cache and surrogate is None:
+            cache[key] = Knowledge(cache["database"].codes, splits.database.labels)
     if key not in cache:
-        cache[key] = Knowledge.from_model(attacker, splits.train, progress=progress)
+        reference = splits.database if anchors_from_database else splits.train
+        cache[key] = Knowledge.from_model(attacker, reference, progress=progress)
     knowledge = cache[key]
 
     start = time.perf_counter()
@@ -338,6 +370,9 @@ def run_attack(
         "query_fingerprint": split_fingerprint(splits.query, idx),
         "version": __version__,
     }
+    if protocol:  # every value the protocol fixed, and where each comes from
+        record["protocol"] = protocol.get("protocol", "default")
+        record["protocol_values"] = {**protocol, "anchors_from": "database" if anchors_from_database else "train"}
     if not return_details:
         return record
     details = {"x": x, "labels": labels, "target_labels": target_labels, "query_indices": idx,

@@ -20,7 +20,7 @@ def protocol_of(spec: BenchSpec) -> Dict[str, Any]:
     """The evaluation protocol shared by every record of a results directory (docs/design.md#evaluation-protocol)."""
     from .protocol import PROTOCOL_FORMAT, SUCCESS_DEFINITION
 
-    return {
+    out = {
         "attack_protocol": PROTOCOL_FORMAT,
         "eps": spec.eps,
         "seed": spec.seed,
@@ -32,6 +32,12 @@ def protocol_of(spec: BenchSpec) -> Dict[str, Any]:
         "ties": "database index order",
         "success": SUCCESS_DEFINITION,
     }
+    if spec.protocol != "default":  # a named protocol's folder never takes another protocol's records
+        from .protocols import get_protocol
+
+        named = get_protocol(spec.protocol)
+        out.update({"protocol": named.name, "target_rule": named.target_rule, "anchor_source": named.anchor_source})
+    return out
 
 
 def open_store(spec: BenchSpec, out: str | Path) -> RecordStore:

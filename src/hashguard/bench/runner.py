@@ -217,6 +217,7 @@ def _defend(ctx: _Context, run: Run):
 
 def _attack(ctx: _Context, run: Run, example: bool):
     from .protocol import protocol_path, run_attack
+    from .protocols import resolve_for
 
     c = run.config
     splits = ctx.splits(c)
@@ -228,12 +229,16 @@ def _attack(ctx: _Context, run: Run, example: bool):
         params["steps"] = c["steps"]
     n = c["queries"] or None
     n_total = len(splits.query)
-    protocol = protocol_path(ctx.out / "protocols", data_label(c), ctx.spec.seed, min(n or n_total, n_total))
+    values = resolve_for(ctx.spec.protocol, splits, topk=None if ctx.spec.topk == "default" else ctx.spec.topk,
+                         eps=ctx.spec.eps)
+    values["queries"] = min(n or n_total, n_total)  # a convergence run attacks its own first queries
+    protocol = protocol_path(ctx.out / "protocols", data_label(c), ctx.spec.seed, min(n or n_total, n_total),
+                             ctx.spec.protocol)
     out = run_attack(
         victim, splits, c["method"], targeted=c["targeted"], n_queries=n, seed=ctx.spec.seed, topk=ctx.topk(splits),
         surrogate=surrogate, params=params, protocol_file=protocol, batch_size=c["batch_size"], progress=ctx.progress,
         cache=ctx.attack_cache(c["model"], c["surrogate"]), return_details=example,
-        victim_data=run.model, surrogate_data=run.surrogate,
+        victim_data=run.model, surrogate_data=run.surrogate, protocol=values,
     )
     record, details = out if example else (out, None)
     if details is not None and ctx.spec.example_rows > 0:
@@ -319,6 +324,7 @@ def run_bench(
     """
     spec.validate()
     spec.check_data(data_dir)
+    _check_protocol_data(spec, data_dir)
     missing = [m["name"] for m in spec.models if m.get("in_memory") and m["name"] not in (objects or {})]
     if missing:
         raise ValueError(f"models {missing} are given in memory: pass objects={{name: (model, splits)}}")
@@ -329,6 +335,17 @@ def run_bench(
     hint = "wait for it (--wait) or use another --out" if objects is None else "wait for it or use another out="
     with folder_lock(out, wait=wait, log=log, hint=hint):
         return _run_locked(spec, out, data_dir, device, progress, log, report, objects, select)
+
+
+def _check_protocol_data(spec: BenchSpec, data_dir: Optional[str]) -> None:
+    """Refuse, before any work, a named protocol whose top-k a grid dataset's database cannot give."""
+    if spec.protocol == "default" or not spec.topk:
+        return
+    from ..data import load_splits
+    from .protocols import resolve_for
+
+    for dataset in spec.datasets:
+        resolve_for(spec.protocol, load_splits(dataset, spec.seed, data_dir), topk=spec.topk, eps=spec.eps)
 
 
 def _run_locked(spec: BenchSpec, out: Path, data_dir, device, progress, log, report, objects, select) -> Dict[str, Any]:

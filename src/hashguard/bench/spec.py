@@ -13,6 +13,7 @@ defaults, except the example lists)::
     queries = 500                    # query images attacked (0 = the whole query split)
     eps = "8/255"
     topk = "default"                 # mAP cut-off: the dataset's paper convention, an int, or 0 = all
+    protocol = "default"             # or a seed paper's: pga, saat, sdha, prosgan, dhta (bench/protocols.py)
     batch_size = 128                 # queries attacked together
 
     [train]                          # TrainConfig of models trained by the run (epochs, lr, ...)
@@ -144,6 +145,7 @@ class BenchSpec:
     queries: int = 500
     eps: Any = "8/255"
     topk: Any = "default"
+    protocol: str = "default"
     batch_size: int = 128
     pretrained: bool = False
     train: Dict[str, Any] = field(default_factory=dict)
@@ -242,6 +244,9 @@ class BenchSpec:
         check_value("pretrained", PRETRAINED, self.pretrained, syntax="toml")
         if self.topk != "default":
             _int(self.topk, 'topk ("default", or an int; 0 = the whole database)', 0)
+        from .protocols import apply_to_spec
+
+        apply_to_spec(self)
         _check_keys(self.train, [f for f in _fields(TrainConfig) if f not in ("seed", "num_workers")], "[train]")
         TrainConfig(**self.train).validate(syntax="toml")  # type and range of every field
 
