@@ -11,6 +11,7 @@ import torch
 from hashguard.codes.prototype import (
     PrototypeConfig,
     PrototypeNet,
+    circle_code_prototype_loss,
     circle_prototype_loss,
     dpsh_prototype_loss,
     load_prototype_net,
@@ -74,6 +75,27 @@ def _circle_reference(h, targets, ref_codes, ref_labels, gamma, margin, quantiza
         rows.append(_softplus(z))
     quant = sum((_sign(float(h[i, t])) - float(h[i, t])) ** 2 for i in range(b) for t in range(k)) / b
     return sum(rows) / b + quantization * quant
+
+
+def _circle_code_reference(h, targets, ref_codes, ref_labels, gamma, quantization):
+    """THA's / SAAT's public-code circle loss, per-pair loops over plain floats: every (prototype,
+    reference) pair of the batch goes into one pooled list per side, a_p = [2 - s]+, a_n = [s + 2]+,
+    softplus of the two logsumexps, divided by the batch size."""
+    b, k = h.shape
+    pos_terms, neg_terms = [], []
+    for i in range(b):
+        for j in range(ref_codes.shape[0]):
+            s = sum(float(h[i, t]) * float(ref_codes[j, t]) for t in range(k)) / k
+            if _shares(targets[i], ref_labels[j]):
+                pos_terms.append(-gamma * max(2 - s, 0.0) * s)
+            else:
+                neg_terms.append(gamma * max(s + 2, 0.0) * s)
+    pooled = 0.0
+    if pos_terms or neg_terms:
+        z = (_logsumexp(pos_terms) if pos_terms else 0.0) + (_logsumexp(neg_terms) if neg_terms else 0.0)
+        pooled = _softplus(z) / b
+    quant = sum((_sign(float(h[i, t])) - float(h[i, t])) ** 2 for i in range(b) for t in range(k)) / b
+    return pooled + quantization * quant
 
 
 def _dpsh_reference(h, pred, targets, ref_codes, ref_labels, a1, a2, a3):
@@ -150,6 +172,32 @@ def test_circle_loss_rows_without_positives_or_negatives_give_finite_gradients()
     assert float(empty) == 0.0
 
 
+@pytest.mark.parametrize("gamma,quantization", [(1.0, 1e-4), (3.0, 0.1)])
+def test_circle_code_loss_matches_per_pair_reference(gamma, quantization):
+    h, targets, ref_codes, ref_labels = _random_problem(seed=3)
+    got = circle_code_prototype_loss(h, targets, ref_codes, ref_labels, gamma=gamma, quantization=quantization)
+    want = _circle_code_reference(h, targets, ref_codes, ref_labels, gamma, quantization)
+    assert got.dim() == 0
+    assert float(got) == pytest.approx(want, abs=1e-9)
+    # it is another loss than the textbook one (pooled pairs, other weights)
+    textbook = circle_prototype_loss(h, targets, ref_codes, ref_labels, gamma=gamma, quantization=quantization)
+    assert float(got) != pytest.approx(float(textbook), abs=1e-3)
+
+
+def test_circle_code_loss_gradients_are_finite_and_empty_sets_drop_out():
+    h, targets, ref_codes, ref_labels = _random_problem(seed=4)
+    h.requires_grad_(True)
+    circle_code_prototype_loss(h, targets, ref_codes, ref_labels).backward()
+    assert torch.isfinite(h.grad).all()
+    assert h.grad[0].abs().sum() > 0 and h.grad[1].abs().sum() > 0
+    empty = circle_code_prototype_loss(h.detach(), targets, ref_codes[:0], ref_labels[:0], quantization=0.0)
+    assert float(empty) == 0.0
+    only_pos = targets[1:2]  # shares a label with every reference row: no negative pair at all
+    got = circle_code_prototype_loss(h[1:2].detach(), only_pos, ref_codes, ref_labels, quantization=0.0)
+    want = _circle_code_reference(h[1:2].detach(), only_pos, ref_codes, ref_labels, 1.0, 0.0)
+    assert float(got) == pytest.approx(want, abs=1e-9)
+
+
 def test_dpsh_loss_matches_per_pair_reference():
     h, targets, ref_codes, ref_labels = _random_problem(seed=5)
     pred = torch.rand(targets.shape, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
@@ -221,7 +269,7 @@ def test_net_outputs_codes_and_modes():
 # ------------------------------------------------------------------------------------- training
 
 
-@pytest.mark.parametrize("loss", ["circle", "dpsh"])
+@pytest.mark.parametrize("loss", ["circle", "circle-code", "dpsh"])
 def test_training_puts_each_class_prototype_nearest_its_own_codes(toy, loss):
     ref_codes, ref_labels = toy
     config = PrototypeConfig(loss=loss, epochs=2, steps_per_epoch=100, batch_size=16, lr=1e-3, hidden=64)

@@ -11,6 +11,10 @@ starting from the clean image (x'_0 = x), and the relative alpha schedule of Sec
 s = h ∘ c, untargeted keeps the bits with s > -0.5 and minimises mean (s + 2) s over them;
 targeted keeps s < 0.5 and minimises -mean (s + 2) s. The default is the paper's Eq. 13-14.
 
+``weighting="code"`` builds the mainstay codes with the positive weights of SAAT's public code
+(cosine similarities divided by their sum) instead of Eq. 11's 1/|P| (``codes.mainstay``); the
+default ``"paper"`` is Eq. 11. The two agree on single-label data.
+
 Example:
     >>> result = create_attack("mainstay", model, targeted=True)(x, y, target_labels=y_t, knowledge=knowledge)
 """
@@ -22,6 +26,7 @@ from typing import List
 import torch
 
 from ..codes import mainstay_codes
+from ..codes.mainstay import check_weighting
 from .base import CodeAttack
 from .context import AttackContext
 from .knowledge import Knowledge
@@ -48,20 +53,23 @@ class MainstayAttack(CodeAttack):
     """SAAT's mainstay attack (Eq. 13 untargeted, Eq. 14 targeted), PGD-100 from the clean image.
 
     Args: as :class:`~hashguard.attacks.base.Attack`; ``loss`` is ``"linear"`` (paper, default)
-    or ``"margin"`` (SAAT's public code).
+    or ``"margin"`` (SAAT's public code); ``weighting`` is ``"paper"`` (Eq. 11, default) or
+    ``"code"`` (SAAT's public code: positives weighted by cosine / sum of cosines).
     """
 
-    def __init__(self, model, *, eps=8 / 255, step=1 / 255, steps=100, random_start=False, loss="linear", **engine):
+    def __init__(self, model, *, eps=8 / 255, step=1 / 255, steps=100, random_start=False, loss="linear",
+                 weighting="paper", **engine):
         super().__init__(model, eps=eps, step=step, steps=steps, random_start=random_start, **engine)
         if loss not in LOSSES:
             raise ValueError(f"unknown mainstay loss {loss!r}; valid choices: {', '.join(LOSSES)}")
         self.loss = loss
+        self.weighting = check_weighting(weighting)
 
     def reference_codes(self, x: torch.Tensor, labels: torch.Tensor, knowledge: Knowledge, ids: List[int]) -> torch.Tensor:
-        return mainstay_codes(labels, knowledge.codes, knowledge.labels)
+        return mainstay_codes(labels, knowledge.codes, knowledge.labels, weighting=self.weighting)
 
     def target_codes(self, target_labels: torch.Tensor, knowledge: Knowledge, ids: List[int]) -> torch.Tensor:
-        return mainstay_codes(target_labels, knowledge.codes, knowledge.labels)
+        return mainstay_codes(target_labels, knowledge.codes, knowledge.labels, weighting=self.weighting)
 
     def code_loss(self, h: torch.Tensor, ctx: AttackContext) -> torch.Tensor:
         if self.loss == "margin":

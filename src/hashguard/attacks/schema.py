@@ -82,6 +82,7 @@ def _gan_table() -> Param:
 
 
 def _method_rules() -> Dict[str, Dict[str, Param]]:
+    from ..codes.mainstay import WEIGHTINGS
     from .code_choice import CODES
     from .mainstay import LOSSES as MAINSTAY_LOSSES
 
@@ -92,7 +93,9 @@ def _method_rules() -> Dict[str, Dict[str, Param]]:
         "ifgsm": {"code": code},
         "dhta": {"n_anchors": Param("int", low=1, example=9)},
         "hag": {"margin": Param("float", low=-1, low_open=True, example=0.5), "balance": WEIGHT},
-        "mainstay": {"loss": Param("str", choices=tuple(MAINSTAY_LOSSES), example="linear")},
+        "mainstay": {"loss": Param("str", choices=tuple(MAINSTAY_LOSSES), example="linear"),
+                     "weighting": Param("str", choices=tuple(WEIGHTINGS), example="paper",
+                                        note="mainstay weights: SAAT Eq. 11 (paper) or SAAT's public code (code)")},
         "nag": {"noise": Param("float", low=0, high=1, fraction=True, example="32/255", note="pixel units"),
                 "noise_weight": WEIGHT},
         "pga": {"margin": Param("float", low=-1, high=0, low_open=True, high_open=True, example=-0.8,

@@ -25,6 +25,18 @@ averaged over the batch, plus ``quantization * sum ||sign(h) - h||^2 / B``. Defa
 m = 0, quantization = 1e-4. A row whose positive (or negative) set is empty contributes softplus
 of the other term alone; a row with neither contributes 0.
 
+``circle-code`` (THA's and SAAT's public code, docs/methods.md#tha). The same s, P, N, but the
+code departs from the textbook form in two ways: the weights are a_p = [2 - s_p]_+ and
+a_n = [s_n + 2]_+ with no margin offsets in the logits, and the pairs of the whole batch are pooled
+into one logsumexp per side instead of one per prototype:
+
+    L = softplus( logsumexp_{(i,n): n in N_i} gamma a_n s_in + logsumexp_{(i,p): p in P_i} -gamma a_p s_ip ) / B
+
+plus the same quantisation term (SAAT's copy wraps the sum in softplus, THA's does not; softplus is
+kept). Since s lies in [-1, 1], a_p and a_n lie in [1, 3] and the clamps never act: every pair is
+re-weighted, none is dropped as "already good". Pooling makes the prototypes of one batch compete
+for the same softmax mass, so a prototype whose pairs are already good gets almost no gradient.
+
 ``dpsh`` (ProS-GAN Eq. 3). With Omega_ij = 1/2 <h_i, b_j> and S_ij = 1 when the labels share one,
 
     J1 = -1/(B N) sum_ij ( S_ij Omega_ij - log(1 + e^Omega_ij) )     DPSH pairwise likelihood
@@ -61,13 +73,14 @@ from .similarity import shares
 from .weighted import check_reference
 
 FORMAT = "hashguard-prototype"
-LOSSES = ("circle", "dpsh")
+LOSSES = ("circle", "circle-code", "dpsh")
 
 __all__ = [
     "FORMAT",
     "LOSSES",
     "PrototypeConfig",
     "PrototypeNet",
+    "circle_code_prototype_loss",
     "circle_prototype_loss",
     "dpsh_prototype_loss",
     "load_prototype_net",
@@ -209,6 +222,42 @@ def circle_prototype_loss(
     return rows.mean() + quantization * quant
 
 
+def circle_code_prototype_loss(
+    h: torch.Tensor,
+    target_labels: torch.Tensor,
+    ref_codes: torch.Tensor,
+    ref_labels: torch.Tensor,
+    gamma: float = 1.0,
+    quantization: float = 1e-4,
+) -> torch.Tensor:
+    """The circle loss as THA's and SAAT's public code compute it (scalar; ``loss="circle-code"``).
+
+    With s_ij = <h_i, b_j> / K and the pairs of the whole batch pooled,
+
+        a_p = [2 - s_p]_+, a_n = [s_n + 2]_+   (detached)
+        L = softplus( logsumexp_{all negative pairs} gamma a_n s_n
+                      + logsumexp_{all positive pairs} -gamma a_p s_p ) / B
+            + quantization * sum ||sign(h) - h||^2 / B.
+
+    This is not the circle loss of Sun et al. (CVPR 2020), which :func:`circle_prototype_loss`
+    implements (per-row logsumexp, a_p = [1 + m - s_p]_+, a_n = [s_n + m]_+, offsets Delta). With no
+    positive (or negative) pair in the batch the side drops out; with no pair at all the loss is
+    the quantisation term alone. Every prototype sees every reference code (no THA ``triu`` mask).
+    """
+    _check_loss_inputs(h, target_labels, ref_codes, ref_labels)
+    bits, batch = h.shape[1], h.shape[0]
+    s = h @ ref_codes.to(h.device, h.dtype).t() / bits
+    pos = _positives(target_labels.to(h.device), ref_labels, h.dtype)
+    a_p = torch.clamp_min(2.0 - s.detach(), 0.0)
+    a_n = torch.clamp_min(s.detach() + 2.0, 0.0)
+    lse_p, has_p = _masked_logsumexp((-gamma * a_p * s).reshape(1, -1), pos.reshape(1, -1))
+    lse_n, has_n = _masked_logsumexp((gamma * a_n * s).reshape(1, -1), (~pos).reshape(1, -1))
+    pooled = F.softplus(lse_p + lse_n)
+    pooled = torch.where(has_p | has_n, pooled, torch.zeros_like(pooled))
+    quant = (sign_codes(h.detach()) - h).pow(2).sum() / batch
+    return pooled.sum() / batch + quantization * quant
+
+
 def dpsh_prototype_loss(
     h: torch.Tensor,
     label_pred: torch.Tensor,
@@ -246,7 +295,7 @@ def dpsh_prototype_loss(
 class PrototypeConfig:
     """Training settings of :func:`train_prototype_net` (defaults: the papers')."""
 
-    loss: str = "circle"  # "circle" (THA) | "dpsh" (ProS-GAN Eq. 3)
+    loss: str = "circle"  # "circle" (THA, textbook) | "circle-code" (THA / SAAT code) | "dpsh" (ProS-GAN Eq. 3)
     epochs: int = 100  # paper: 100 epochs x 300 steps
     steps_per_epoch: int = 300
     batch_size: int = 64  # ProS-GAN 64 (the THA code uses 32)
@@ -367,6 +416,8 @@ def train_prototype_net(
         _, h, label_pred = net(targets)
         if config.loss == "circle":
             loss = circle_prototype_loss(h, targets, codes, labels)
+        elif config.loss == "circle-code":
+            loss = circle_code_prototype_loss(h, targets, codes, labels)
         else:
             loss = dpsh_prototype_loss(h, label_pred, targets, codes, labels)
         optimizer.zero_grad(set_to_none=True)

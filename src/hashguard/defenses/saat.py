@@ -11,9 +11,16 @@ step 2/255, 7 iterations, random start. Outer minimisation (Eq. 20):
 lambda = 1, mu = 1e-4, L_ori the checkpoint's hashing objective on the benign codes; c is
 recomputed after the batch's codes refresh B (SAAT's code). SGD lr 0.05, weight decay 1e-5, no
 momentum, x0.1 at T/2 and 3T/4, 20 epochs, batch 32.
+
+``weighting="code"`` builds c with the positive weights of SAAT's public code (cosine similarities
+divided by their sum) instead of Eq. 11's 1/|P| (``codes.mainstay``); the default is ``"paper"``.
 """
 
 from __future__ import annotations
+
+from typing import Callable
+
+import torch
 
 from ..codes import mainstay_codes
 from .base import Defense
@@ -23,7 +30,7 @@ from .registry import register_defense
 class CodeGuidedDefense(Defense):
     """A defense whose reference code is a closed-form code of the batch labels (SAAT, CgAT, PgA-AT)."""
 
-    code_builder = staticmethod(mainstay_codes)
+    code_builder: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] = staticmethod(mainstay_codes)
 
     def reference(self, y, idx, target_labels=None):
         """The closed-form code of the batch labels from the current training codes B."""
@@ -38,7 +45,11 @@ class SemanticAwareAdversarialTraining(CodeGuidedDefense):
 
     @classmethod
     def method_defaults(cls):
-        return {"lam": 1.0, "mu": 1e-4}
+        return {"lam": 1.0, "mu": 1e-4, "weighting": "paper"}
+
+    def reference(self, y, idx, target_labels=None):
+        """The mainstay codes of the batch labels from the current B, with ``params["weighting"]``."""
+        return mainstay_codes(y, self.B, self.objective.Y, weighting=self.params["weighting"])
 
     def outer_loss(self, h_ben, h_adv, y, idx, ref):
         c = self.reference(y, idx)  # recomputed from the refreshed B

@@ -14,6 +14,7 @@ from functools import cache
 from typing import Dict
 
 from .._params import EPS, SEED, STEP, Param, dataclass_schema, defaults_schema
+from ..codes.mainstay import WEIGHTINGS
 
 WEIGHT = Param("float", low=0)
 FRACTION = Param("float", low=0, high=1, low_open=True)
@@ -36,7 +37,9 @@ CONFIG_RULES: Dict[str, Param] = {
 }
 
 METHOD_RULES: Dict[str, Dict[str, Param]] = {
-    "saat": {"lam": WEIGHT, "mu": WEIGHT},
+    "saat": {"lam": WEIGHT, "mu": WEIGHT,
+             "weighting": Param("str", choices=WEIGHTINGS,
+                                note="mainstay weights: SAAT Eq. 11 (paper) or SAAT's public code (code)")},
     "atrdh": {"adv_weight": WEIGHT, "prototype_lr": Param("float", low=0, low_open=True),
               "prototype_hidden": Param("int", low=1)},
 }
