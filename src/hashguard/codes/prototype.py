@@ -218,8 +218,12 @@ def circle_prototype_loss(
     lse_n, has_n = _masked_logsumexp(gamma * a_n * (s - m), neg)
     rows = F.softplus(lse_p + lse_n)
     rows = torch.where(has_p | has_n, rows, torch.zeros_like(rows))
-    quant = (sign_codes(h.detach()) - h).pow(2).sum() / h.shape[0]
-    return rows.mean() + quantization * quant
+    return rows.mean() + quantization * _quantization(h)
+
+
+def _quantization(h: torch.Tensor) -> torch.Tensor:
+    """sum ||h - sign(h)||^2 / B: the quantisation term every prototype loss adds."""
+    return (h - sign_codes(h.detach())).pow(2).sum() / h.shape[0]
 
 
 def circle_code_prototype_loss(
@@ -254,8 +258,7 @@ def circle_code_prototype_loss(
     lse_n, has_n = _masked_logsumexp((gamma * a_n * s).reshape(1, -1), (~pos).reshape(1, -1))
     pooled = F.softplus(lse_p + lse_n)
     pooled = torch.where(has_p | has_n, pooled, torch.zeros_like(pooled))
-    quant = (sign_codes(h.detach()) - h).pow(2).sum() / batch
-    return pooled.sum() / batch + quantization * quant
+    return pooled.sum() / batch + quantization * _quantization(h)
 
 
 def dpsh_prototype_loss(
@@ -283,7 +286,7 @@ def dpsh_prototype_loss(
     omega = 0.5 * (h @ ref_codes.to(h.device, h.dtype).t())
     sim = _positives(target_labels.to(h.device), ref_labels, h.dtype).to(h.dtype)
     j1 = (F.softplus(omega) - sim * omega).mean()
-    j2 = (h - sign_codes(h.detach())).pow(2).sum() / h.shape[0]
+    j2 = _quantization(h)
     j3 = F.mse_loss(label_pred, target_labels.to(label_pred.device, label_pred.dtype))
     return alpha1 * j1 + alpha2 * j2 + alpha3 * j3
 
