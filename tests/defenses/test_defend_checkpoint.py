@@ -33,7 +33,7 @@ def test_defend_checkpoint_writes_a_reloadable_defended_checkpoint(checkpoint, t
     assert saved["defended_from"] == str(checkpoint)
     defense = saved["defense"]
     assert defense["method"] == "saat" and defense["epochs"] == 2 and defense["eps"] == pytest.approx(0.06)
-    assert defense["params"] == {"lam": 1.0, "mu": 1e-4} and defense["seconds"] > 0
+    assert defense["params"] == {"lam": 1.0, "mu": 1e-4, "weighting": "paper"} and defense["seconds"] > 0
     history = defense["history"]
     assert [rec["epoch"] for rec in history] == [1, 2]
     for rec in history:

@@ -308,7 +308,7 @@ def test_unknown_parameter_lists_the_valid_parameters(world, name):
 
 
 def test_method_parameters_are_per_defense(world):
-    assert create_defense("saat", world["model"], objective(world), lam=2.0).params == {"lam": 2.0, "mu": 1e-4}
+    assert create_defense("saat", world["model"], objective(world), lam=2.0).params == {"lam": 2.0, "mu": 1e-4, "weighting": "paper"}
     with pytest.raises(ValueError, match="no parameter 'lam'"):
         create_defense("cgat", world["model"], objective(world), lam=2.0)
 
