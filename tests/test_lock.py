@@ -69,8 +69,8 @@ def test_a_killed_holder_leaves_no_lock(tmp_path):
     with Holder(tmp_path) as holder:
         holder.proc.kill()
         holder.proc.wait()
-    with folder_lock(tmp_path):
-        pass
+    with folder_lock(tmp_path) as path:  # BusyError here if the dead holder's lock had survived
+        assert json.loads(path.read_text())["pid"] == os.getpid()
 
 
 def test_a_stale_lock_file_of_a_dead_process_is_taken_over(tmp_path):
