@@ -386,9 +386,10 @@ CATALOG: Dict[str, List[Dict[str, Any]]] = {'attacks': [{'name': 'dhta',
                 'success': {'untargeted': 'P@10 with the query label < 0.5',
                             'targeted': 'P@10 with the target label >= 0.5'}},
                {'name': 'dhta',
-                'description': "DHTA (deep hashing targeted attack): DHTA's evaluation: t-MAP@1000, database anchors",
+                'description': "DHTA (deep hashing targeted attack): DHTA's evaluation: t-MAP@1000, 100 queries, "
+                               'database anchors',
                 'topk': 1000,
-                'queries': 500,
+                'queries': 100,
                 'query_choice': 'uniform without replacement from the query split, drawn from the seed (sorted)',
                 'target_rule': 'zero-overlap',
                 'anchor_source': 'database',
@@ -396,10 +397,11 @@ CATALOG: Dict[str, List[Dict[str, Any]]] = {'attacks': [{'name': 'dhta',
                 'step': 0.00392156862745098,
                 'provenance': {'topk': "DHTA: top 1,000 on ImageNet; DHTA-master's evaluation uses k = 1000 on every "
                                        'dataset (docs/methods.md#map-conventions)',
-                               'queries': 'not stated here (the DHTA paper is not among the papers checked): '
-                                          "hashguard's 500",
-                               'target_rule': "not stated here (DHTA-master ships fixed target indices): hashguard's "
-                                              'zero-overlap',
+                               'queries': "DHTA-master's reproduce/attack_query_index.txt: 100 query images",
+                               'target_rule': 'DHTA-master attack_imagenet.py: a database label row different from '
+                                              "the query's (on single-label ImageNet the same as zero-overlap, which "
+                                              'hashguard applies to every dataset) held by more than n_anchor '
+                                              'database images',
                                'anchor_source': 'DHTA-master samples the anchor codes from the database codes (issue '
                                                 '14 item 3)',
                                'eps': "ProS-GAN Sec. 4.1 reports Bai et al.'s P2P / DHTA setting as eps 8/255 in "

@@ -23,7 +23,7 @@ EXPECTED = {
     "saat": (5000, 500, "zero-overlap", "database", 8 / 255),
     "sdha": (1000, 100, "zero-overlap", "train", 0.039),
     "prosgan": (None, 500, "any", "train", 8 / 255),
-    "dhta": (1000, 500, "zero-overlap", "database", 8 / 255),
+    "dhta": (1000, 100, "zero-overlap", "database", 8 / 255),
 }
 
 

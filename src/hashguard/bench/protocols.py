@@ -124,13 +124,15 @@ PROTOCOLS: Dict[str, Protocol] = {p.name: p for p in (
         },
     ),
     Protocol(
-        "dhta", "DHTA (deep hashing targeted attack)", "DHTA's evaluation: t-MAP@1000, database anchors",
-        topk=1000, queries=500, target_rule="zero-overlap", anchor_source="database", eps=8 / 255, step=1 / 255,
+        "dhta", "DHTA (deep hashing targeted attack)", "DHTA's evaluation: t-MAP@1000, 100 queries, database anchors",
+        topk=1000, queries=100, target_rule="zero-overlap", anchor_source="database", eps=8 / 255, step=1 / 255,
         provenance={
             "topk": "DHTA: top 1,000 on ImageNet; DHTA-master's evaluation uses k = 1000 on every dataset "
                     "(docs/methods.md#map-conventions)",
-            "queries": f"{NOT_STATED} here (the DHTA paper is not among the papers checked): hashguard's 500",
-            "target_rule": f"{NOT_STATED} here (DHTA-master ships fixed target indices): hashguard's zero-overlap",
+            "queries": "DHTA-master's reproduce/attack_query_index.txt: 100 query images",
+            "target_rule": "DHTA-master attack_imagenet.py: a database label row different from the query's "
+                           "(on single-label ImageNet the same as zero-overlap, which hashguard applies to every "
+                           "dataset) held by more than n_anchor database images",
             "anchor_source": "DHTA-master samples the anchor codes from the database codes (issue 14 item 3)",
             "eps": "ProS-GAN Sec. 4.1 reports Bai et al.'s P2P / DHTA setting as eps 8/255 in pixels (DHTA-master's "
                    "0.032 is in normalised units, docs/methods.md#p2p-and-dhta)",
