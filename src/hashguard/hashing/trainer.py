@@ -211,6 +211,14 @@ def train_hash_model(
 
     ``evaluate(model)`` (e.g. validation mAP) is called every ``evaluate_every`` epochs and after
     the last one when given; it must not look at the query set. ``config``: default ``TrainConfig()``.
+
+    In a process group started by torchrun (:func:`hashguard.data_parallel.init_from_env`) each
+    rank trains on its slice of every global batch of ``config.batch_size`` items, U is refreshed
+    with the gathered codes of the global batch, the share-weighted gradients are summed over the
+    ranks, rank 0 alone evaluates, and every rank ends each epoch with rank 0's parameters and
+    batch-norm statistics (each rank's own slice statistics during the epoch on CPU; SyncBatchNorm
+    on CUDA). Inside :func:`hashguard.precision.mixed_precision` the model runs under autocast (fp16
+    with a GradScaler).
     """
     config = TrainConfig() if config is None else config
     config.validate()
