@@ -1,7 +1,7 @@
 """Scale-out figures of data-parallel training and mixed precision (issue 15, parts b-d).
 
 (b) ``ddp_epoch_figures()``: one training epoch of ``hashguard train`` run as one process with two
-    threads, and under ``torchrun --nproc_per_node 2`` (two gloo ranks of one thread each), side by
+    threads, as one process with one thread, and under ``torchrun --nproc_per_node 2`` (two gloo ranks of one thread each), side by
     side in one run on the same machine: seconds per epoch, images per second, the epoch's loss.
 (c) and (d) ``gpu_figures()``: on a CUDA GPU, PgA (AlexNet-224, 32 bits, T = 100) seconds per query
     at fp32 and bf16, and images per second of one SAAT epoch at fp32 and bf16. Without CUDA it
@@ -57,19 +57,23 @@ def ddp_epoch_figures(dataset: str = "mnist-mosaic", backbone: str = "cnn", bits
     n_train = len(create_dataset(dataset, seed=0).train)
     with tempfile.TemporaryDirectory() as folder:
         one = _train([sys.executable], 2, Path(folder) / "one.pt", dataset, backbone, bits, epochs)
+        single = _train([sys.executable], 1, Path(folder) / "single.pt", dataset, backbone, bits, epochs)
         two = _train([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"], 1,
                      Path(folder) / "two.pt", dataset, backbone, bits, epochs)
     figures = {"dataset": dataset, "backbone": backbone, "bits": bits, "train_images": n_train,
-               "cpu_cores": os.cpu_count(), "one_process_two_threads": one, "two_gloo_ranks_one_thread_each": two}
+               "cpu_cores": os.cpu_count(), "load_average": os.getloadavg(), "one_process_two_threads": one,
+               "one_process_one_thread": single, "two_gloo_ranks_one_thread_each": two}
     print(f"(b) one training epoch of {backbone} {bits} bits on {dataset} ({n_train} images), "
           f"{os.cpu_count()} CPU cores")
     print(f"{'run':34s} {'s/epoch':>8s} {'images/s':>9s} {'loss':>8s} {'mAP':>7s} {'wall s':>7s}")
-    for name, row in (("1 process, 2 threads", one), ("torchrun 2 gloo ranks, 1 thread each", two)):
+    for name, row in (("1 process, 2 threads", one), ("1 process, 1 thread", single),
+                      ("torchrun 2 gloo ranks, 1 thread each", two)):
         seconds = row["epoch_seconds"][0]
         print(f"{name:34s} {seconds:8.2f} {n_train / seconds:9.1f} {row['loss'][0]:8.4f} {row['clean_map']:7.4f} "
               f"{row['wall_seconds']:7.1f}")
-    print(f"speed-up of the epoch: {one['epoch_seconds'][0] / two['epoch_seconds'][0]:.2f}x "
-          "(wall time includes start-up and the clean mAP, evaluated on rank 0 alone)")
+    print(f"speed-up of the epoch over 1 process with 2 threads: {one['epoch_seconds'][0] / two['epoch_seconds'][0]:.2f}x, "
+          f"with 1 thread: {single['epoch_seconds'][0] / two['epoch_seconds'][0]:.2f}x; load average "
+          f"{os.getloadavg()[0]:.1f} (wall time includes start-up and the clean mAP, on rank 0 alone)")
     return figures
 
 

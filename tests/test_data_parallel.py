@@ -173,3 +173,25 @@ def test_a_single_process_is_left_alone(monkeypatch):
     assert dp.current_ranks() == dp.SINGLE
     rows = torch.arange(6.0).view(3, 2)
     assert dp.gather_rows(rows, 3, dp.SINGLE) is rows
+
+
+@pytest.mark.slow
+def test_torchrun_runs_the_train_and_defend_commands(tmp_path):
+    """``torchrun -m hashguard train`` then ``defend``: one summary line (rank 0), the rank count and
+    the precision recorded, the resume and lock files gone at the end."""
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", ""), "OMP_NUM_THREADS": "1"}
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "hashguard"]
+    model, defended = tmp_path / "m.pt", tmp_path / "d.pt"
+    for args in (["train", "--dataset", "synthetic", "--bits", "16", "--epochs", "1", "--warmup-epochs", "1",
+                  "--quiet", "--out", str(model)],
+                 ["defend", "--model", str(model), "--method", "saat", "--epochs", "1", "--param", "steps=2",
+                  "--eval-queries", "20", "--eval-steps", "2", "--precision", "bf16", "--quiet", "--out", str(defended)]):
+        done = subprocess.run(launcher + args, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert len([line for line in done.stdout.splitlines() if "->" in line]) == 1
+    import json
+
+    config = json.loads((tmp_path / "d.pt.json").read_text())
+    assert config["training"]["world_size"] == 2 and config["defense"]["world_size"] == 2
+    assert config["defense"]["precision"] == "bf16"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.pt", "d.pt.json", "m.pt", "m.pt.json"]
