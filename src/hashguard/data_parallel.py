@@ -44,7 +44,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple, TypeVar
+from typing import Any, Callable, Iterable, Optional, Sequence, Tuple, TypeVar
 
 import torch
 from torch import nn
@@ -226,17 +226,6 @@ def all_reduce_gradients(parameters: Sequence[nn.Parameter], ranks: Ranks,
     return None if extra is None else flat[offset:].view_as(extra).to(extra.dtype)
 
 
-def all_reduce_sum(values: Sequence[float], ranks: Ranks, device: Any = "cpu") -> List[float]:
-    """The sums over ranks of a few numbers (float64)."""
-    if not ranks.active:
-        return [float(v) for v in values]
-    import torch.distributed as dist
-
-    t = torch.tensor([float(v) for v in values], dtype=torch.float64, device=device)
-    dist.all_reduce(t)
-    return [float(v) for v in t.tolist()]
-
-
 def broadcast_state(module: nn.Module, ranks: Ranks) -> None:
     """Copy rank 0's parameters and buffers (batch-norm running statistics) to every rank."""
     if not ranks.active:
@@ -283,7 +272,6 @@ __all__ = [
     "Ranks",
     "SINGLE",
     "all_reduce_gradients",
-    "all_reduce_sum",
     "barrier",
     "broadcast_object",
     "broadcast_state",
