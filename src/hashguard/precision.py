@@ -12,8 +12,9 @@ the tanh relaxation, the hashing and defense losses and their reductions, the op
   supports it (measured on the tiny cnn, one thread of an AVX-512 BF16 CPU: as fast as fp32;
   the gain is on GPUs).
 - ``fp16``: training (``train``, ``defend``) scales the loss with ``torch.amp.GradScaler`` so
-  small gradients do not underflow (:func:`grad_scaler`); attacks use the sign or a normalised
-  step of the image gradient and need no scaling. CPU autocast supports fp16 in the PyTorch
+  small gradients do not underflow (:func:`grad_scaler`); attacks run unscaled (PGD's sign step
+  and Adam do not depend on the gradient's scale, but a tiny image gradient can underflow to 0 in
+  fp16, whereas bf16 has the range of fp32: prefer bf16 for attacks). CPU autocast supports fp16 in the PyTorch
   this package is tested with (2.14; 2.5x slower than fp32 on the tiny cnn on CPU); where a
   PyTorch lacks it :func:`check_precision` says so.
 - ``fp32``: no autocast (the default; bit-for-bit the behaviour without this module).
