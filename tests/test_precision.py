@@ -120,3 +120,14 @@ def test_a_model_trained_in_half_precision_retrieves_about_as_well(tiny_victim, 
         train_hash_model(model, objective, splits.train, TrainConfig(epochs=6, warmup_epochs=2, seed=0), progress=False)
     clean = retrieval_map(reference, splits.query, splits.database, topk=None, progress=False)
     assert retrieval_map(model.eval(), splits.query, splits.database, topk=None, progress=False) == pytest.approx(clean, abs=0.1)
+
+
+def test_bench_attack_records_note_a_half_precision_only(tiny_victim, single_thread):
+    from hashguard.bench.protocol import run_attack
+
+    splits, model = tiny_victim
+    plain = run_attack(model, splits, "pga", n_queries=4, seed=0, topk=None, params={"steps": 2})
+    with mixed_precision("bf16"):
+        half = run_attack(model, splits, "pga", n_queries=4, seed=0, topk=None, params={"steps": 2})
+    assert "precision" not in plain  # fp32 records are unchanged
+    assert half["precision"] == "bf16"
