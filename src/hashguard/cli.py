@@ -27,11 +27,14 @@ from . import __version__
 from ._atomic import atomic_write_json
 from ._paths import check_output_file
 from .errors import InputError
+from .precision import PRECISIONS
 
 WORKERS = min(4, os.cpu_count() or 1)
 WORKERS_HELP = "image-decoding processes for datasets read from disk (built-in data is in memory)"
 DEVICE_HELP = "auto (cuda if present, else cpu), cpu, cuda, cuda:N, or mps on Apple GPUs"
 TOPK_HELP = "rank cut-off for mAP (default: the dataset's paper convention; 0 = whole database)"
+PRECISION_HELP = ("precision of the model's forward passes: fp32 (default), bf16 or fp16 (torch.autocast; "
+                  "perturbations, projections and losses stay fp32; fp16 training scales the loss)")
 
 
 def _check_json_out(path: Optional[str]) -> None:
@@ -74,6 +77,21 @@ def _device(name: str) -> str:
     from ._params import resolve_device
 
     return resolve_device(name)
+
+
+def _precision(args: argparse.Namespace, device: str):
+    """``--precision``: checked for ``device``; the context every model forward of the command runs in."""
+    from .precision import check_precision, mixed_precision
+
+    return mixed_precision(check_precision(args.precision, device), device)
+
+
+def _ranks(device: str):
+    """Under ``torchrun --nproc_per_node N`` (train, defend): join the process group (gloo on CPU,
+    NCCL on GPU); returns ``(ranks, this rank's device)``; a single process is left alone."""
+    from .data_parallel import init_from_env
+
+    return init_from_env(device)
 
 
 def _check_flags(args: argparse.Namespace, flags: Dict[str, Any]) -> None:
@@ -326,7 +344,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                         "--image-size": _int_flag(1, 224), "--resize": _int_flag(1, 256)})
     for path in (args.out, args.out + ".json"):  # the checkpoint and its config, before training
         check_output_file(path)
-    device = _device(args.device)
+    ranks, device = _ranks(_device(args.device))
     warmup = args.warmup_epochs if args.warmup_epochs is not None else (0 if args.pretrained else 2)
     config = TrainConfig(
         epochs=args.epochs,
@@ -338,15 +356,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         num_workers=args.workers,
     )
     config.validate()
+    precision = _precision(args, device)
     splits = _load_splits(args.dataset, args.seed, args.data_dir, args.image_size, args.resize)
     topk = _topk(args.topk, splits)
-    print(splits.summary())
-    record = train_checkpoint(
-        splits, args.out, backbone=args.backbone, hash_method=args.hash, bits=args.bits, seed=args.seed,
-        pretrained=args.pretrained, config=config, topk=topk, data_dir=args.data_dir, device=device,
-        image_size=args.image_size, resize=args.resize,
-        progress=not args.quiet, log=None if args.quiet else (lambda line: print(line, file=sys.stderr)),
-    )
+    if ranks.main:
+        print(splits.summary() + (f"; {ranks.world_size} torchrun ranks" if ranks.active else ""))
+    with precision:
+        record = train_checkpoint(
+            splits, args.out, backbone=args.backbone, hash_method=args.hash, bits=args.bits, seed=args.seed,
+            pretrained=args.pretrained, config=config, topk=topk, data_dir=args.data_dir, device=device,
+            image_size=args.image_size, resize=args.resize,
+            progress=not args.quiet, log=None if args.quiet else (lambda line: print(line, file=sys.stderr)),
+        )
+    if not ranks.main:
+        return 0
     print(f"clean mAP@{topk or 'all'} = {record['clean_map']:.4f}  ({args.hash}, {args.backbone}, {args.bits} bits, "
           f"trained in {record['training']['seconds']:.0f} s) -> {args.out}")
     return 0
@@ -461,6 +484,7 @@ def cmd_attack(args: argparse.Namespace) -> int:
         if args.queries is not None and args.queries < 1:
             raise ValueError(f"--queries must be >= 1, got {args.queries}")
         _check_flags(args, {"--batch-size": _int_flag(1, 128), "--seed": _int_flag(0, 0)})
+        _precision(args, device)  # checked before the model is loaded
         model, meta, splits, config = _load_model(args, device)
         surrogate = s_config = None
         if args.surrogate:
@@ -478,14 +502,16 @@ def cmd_attack(args: argparse.Namespace) -> int:
                                                   protocol_name)
         if not Path(protocol).is_file():
             check_output_file(protocol)  # drawn and saved before the attack runs
-        record = run_attack(
-            model, splits, args.method, targeted=args.targeted, n_queries=n, seed=args.seed, topk=topk,
-            surrogate=surrogate, params=params, protocol_file=protocol, batch_size=args.batch_size,
-            progress=not args.quiet, victim_data=victim_data, surrogate_data=s_config, protocol=values,
-        )
+        with _precision(args, device):
+            record = run_attack(
+                model, splits, args.method, targeted=args.targeted, n_queries=n, seed=args.seed, topk=topk,
+                surrogate=surrogate, params=params, protocol_file=protocol, batch_size=args.batch_size,
+                progress=not args.quiet, victim_data=victim_data, surrogate_data=s_config, protocol=values,
+            )
     except ValueError as err:
         raise SystemExit(f"error: {err}") from None
-    record.update({**meta, "surrogate": args.surrogate, "protocol_file": str(protocol), "device": device})
+    record.update({**meta, "surrogate": args.surrogate, "protocol_file": str(protocol), "device": device,
+                   "precision": args.precision})
     _print_attack(record, file=_summary_stream(args.json))
     _write_json(args.json, record)
     return 0
@@ -509,8 +535,6 @@ def _defense_params(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def cmd_defend(args: argparse.Namespace) -> int:
-    from .defenses import defend_checkpoint
-
     try:
         params = _defense_params(args)
     except ValueError as err:
@@ -520,34 +544,46 @@ def cmd_defend(args: argparse.Namespace) -> int:
     from .defenses.run import check_defense_outputs
 
     check_defense_outputs(args.out)  # <out>, <out>.json, <out>.resume.pt: before any training
-    device = _device(args.device)
+    ranks, device = _ranks(_device(args.device))
+    precision = _precision(args, device)
     log = None if args.quiet else (lambda line: print(line, file=sys.stderr))
     try:
-        if args.model_def is not None:
-            from .defenses import defend_external
-
-            model, meta, splits, _ = _load_model(args, device)
-            info = {k: v for k, v in meta.items() if k not in ("model", "backbone", "seed", "hash_method")}
-            config = defend_external(
-                model, info, args.method, args.out, splits, hash_method=args.hash, params=params,
-                eval_queries=args.eval_queries, eval_steps=args.eval_steps, progress=not args.quiet, log=log,
-            )
-        else:
-            if args.dataset or args.image_size or args.resize:
-                raise SystemExit("error: --dataset/--image-size/--resize go with --model-def; a checkpoint knows its dataset")
-            if args.model is None:
-                raise SystemExit("error: give --model CHECKPOINT or --model-def FILE.py:NAME --weights STATE_DICT.pth")
-            config = defend_checkpoint(
-                args.model, args.method, args.out, params=params, device=device,
-                eval_queries=args.eval_queries, eval_steps=args.eval_steps, progress=not args.quiet, log=log,
-            )
+        with precision:
+            config = _defend(args, params, device, log)
     except ValueError as err:
         raise SystemExit(f"error: {err}") from None
+    if not ranks.main:
+        return 0
     last = config["defense"]["history"][-1] if config["defense"]["history"] else {}
     print(f"{args.method}: {config['defense']['epochs']} epochs in {config['defense']['seconds']:.0f} s; "
           f"validation mAP {last.get('val_map', float('nan')):.4f}, under PgA-{args.eval_steps} "
           f"{last.get('val_map_pga', float('nan')):.4f} -> {args.out}")
     return 0
+
+
+def _defend(args: argparse.Namespace, params: Dict[str, Any], device: str, log) -> Dict[str, Any]:
+    """The defense of ``hashguard defend``: a checkpoint's or a user's own network; returns the config."""
+    from .defenses import defend_checkpoint
+
+    if args.model_def is not None:
+        from .defenses import defend_external
+
+        model, meta, splits, _ = _load_model(args, device)
+        info = {k: v for k, v in meta.items() if k not in ("model", "backbone", "seed", "hash_method")}
+        config = defend_external(
+            model, info, args.method, args.out, splits, hash_method=args.hash, params=params,
+            eval_queries=args.eval_queries, eval_steps=args.eval_steps, progress=not args.quiet, log=log,
+        )
+    else:
+        if args.dataset or args.image_size or args.resize:
+            raise SystemExit("error: --dataset/--image-size/--resize go with --model-def; a checkpoint knows its dataset")
+        if args.model is None:
+            raise SystemExit("error: give --model CHECKPOINT or --model-def FILE.py:NAME --weights STATE_DICT.pth")
+        config = defend_checkpoint(
+            args.model, args.method, args.out, params=params, device=device,
+            eval_queries=args.eval_queries, eval_steps=args.eval_steps, progress=not args.quiet, log=log,
+        )
+    return config
 
 
 def _bench_spec(args: argparse.Namespace):
@@ -621,12 +657,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return _bench_dry_run(args)
     device = _device(args.device)
     try:
+        precision = _precision(args, device)
         spec = _bench_spec(args)
-        result = run_bench(
-            spec, args.out, data_dir=args.data_dir, device=device, progress=not args.quiet,
-            log=None if args.quiet else (lambda line: print(line, file=sys.stderr)), report=not args.no_report,
-            wait=args.wait,
-        )
+        with precision:
+            result = run_bench(
+                spec, args.out, data_dir=args.data_dir, device=device, progress=not args.quiet,
+                log=None if args.quiet else (lambda line: print(line, file=sys.stderr)), report=not args.no_report,
+                wait=args.wait,
+            )
     except ValueError as err:
         raise SystemExit(f"error: {err}") from None
     n = len({record["key"] for record in result["records"]})
@@ -783,6 +821,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topk", type=int, default=None, help=TOPK_HELP)
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--workers", type=int, default=WORKERS, help=WORKERS_HELP)
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS, help=PRECISION_HELP)
     p.add_argument("--out", required=True, help="checkpoint path to write (.pt)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch log")
     p.set_defaults(func=cmd_train)
@@ -823,6 +862,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", required=True, help="write the metrics record here (- for standard output)")
     p.add_argument("--data-dir", default=None, help="dataset directory (default: the one recorded in the checkpoint)")
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS, help=PRECISION_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_attack)
 
@@ -842,6 +882,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-steps", type=int, default=10, help="PgA iterations of the per-epoch attacked mAP")
     p.add_argument("--data-dir", default=None, help="dataset directory (with --model-def and a dataset read from disk)")
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS, help=PRECISION_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bars or epoch log")
     p.set_defaults(func=cmd_defend)
 
@@ -862,6 +903,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the plan (runs per kind, those already done in --out, an ETA) and exit; writes nothing")
     p.add_argument("--wait", action="store_true",
                    help="if another hashguard bench is running into --out, wait for it to finish (default: refuse)")
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS, help=PRECISION_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bars or logs")
     p.set_defaults(func=cmd_bench)
 
@@ -954,6 +996,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             raise
         print(error_line(err), file=sys.stderr)
         return 2
+    finally:
+        if "torch.distributed" in sys.modules:  # leave a torchrun process group (train, defend)
+            from .data_parallel import shutdown
+
+            shutdown()
 
 
 if __name__ == "__main__":  # pragma: no cover

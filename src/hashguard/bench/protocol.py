@@ -36,6 +36,7 @@ from ..attacks.targets import draw_target_labels
 from ..data.batching import load_images
 from ..data.fingerprint import split_fingerprint
 from ..models.hash_model import HashModel, encode_dataset
+from ..precision import current_precision
 from ..retrieval import mean_average_precision, per_query_scores, perceptibility, pr_curve, precision_at_n
 
 SUCCESS_N = 10
@@ -370,6 +371,8 @@ def run_attack(
         "query_fingerprint": split_fingerprint(splits.query, idx),
         "version": __version__,
     }
+    if current_precision() != "fp32":  # model forwards under autocast (hashguard.precision)
+        record["precision"] = current_precision()
     if protocol:  # every value the protocol fixed, and where each comes from
         record["protocol"] = protocol.get("protocol", "default")
         record["protocol_values"] = {**protocol, "anchors_from": "database" if anchors_from_database else "train"}

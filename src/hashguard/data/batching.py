@@ -9,7 +9,7 @@ order.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator, Tuple
+from typing import Any, Iterator, List, Tuple
 
 import torch
 from torch.utils.data import DataLoader
@@ -40,9 +40,22 @@ def iterate_batches(dataset: Any, order: torch.Tensor, batch_size: int,
     least two items). With ``num_workers > 0`` a dataset read from disk (``in_memory`` False) is
     decoded by that many ``DataLoader`` worker processes; in-memory datasets are always sliced.
     """
+    return iterate_chunks(dataset, split_order(order, batch_size), num_workers)
+
+
+def split_order(order: torch.Tensor, batch_size: int) -> List[torch.Tensor]:
+    """``order`` cut into batches of ``batch_size`` indices, a trailing batch of one joined to the
+    one before it: the batches :func:`iterate_batches` yields."""
     chunks = list(torch.as_tensor(order).split(batch_size))
     if len(chunks) > 1 and chunks[-1].numel() == 1:
         chunks[-2:] = [torch.cat(chunks[-2:])]
+    return chunks
+
+
+def iterate_chunks(dataset: Any, chunks: List[torch.Tensor],
+                   num_workers: int = 0) -> Iterator[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Batches ``(images, labels, indices)`` of ``dataset``, one per index tensor of ``chunks``
+    (each rank's slices of the global batches under torchrun, :mod:`hashguard.data_parallel`)."""
     if num_workers == 0 or _in_memory(dataset):
         for idx in chunks:
             yield load_images(dataset, idx), dataset.labels[idx], idx

@@ -17,13 +17,23 @@ train mode with every batch-norm layer's running statistics frozen (momentum 0),
 statistics are only ever estimated from benign images. Gradients reach all parameters.
 
 Every epoch ends with an atomic resume file (model, optimiser, scheduler, buffers, random state,
-history); ``fit`` given the same file continues after the last finished epoch.
+history, precision); ``fit`` given the same file continues after the last finished epoch.
+
+Under torchrun (:mod:`hashguard.data_parallel`) every rank takes its slice of each global batch:
+the inner attack's targets and reference codes are built for the whole global batch on every rank
+(as one process would), the attack then runs on the rank's own images with the plain module (no
+collective inside PGD), the benign codes of the global batch are all-gathered into B and U, the
+weighted gradients are summed over the ranks, and rank 0 alone evaluates and writes the resume
+file. Batch-norm statistics: each rank's own on CPU, broadcast from rank 0 at the end of every
+epoch (what the resume file holds); SyncBatchNorm on GPUs.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import functools
+import math
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -34,14 +44,16 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .. import data_parallel as dp
 from .._atomic import atomic_torch_save
 from .._repr import dataclass_changes, describe, same_value
 from ..attacks import create_attack
-from ..data.batching import count_batches, iterate_batches
+from ..data.batching import count_batches, split_order
 from ..hashing.base import HashingObjective
-from ..hashing.trainer import fill_buffer
+from ..hashing.trainer import backward_over_ranks, fill_buffer, optimizer_step, rank_batches
 from ..models.contract import check_hash_model
 from ..models.hash_model import HashModel, encode_dataset, sign_codes
+from ..precision import current_precision, grad_scaler
 
 RESUME_FORMAT = "hashguard-defense-resume-v1"
 
@@ -245,6 +257,12 @@ class Defense:
         model = copy.deepcopy(self.source)
         device = model.device
         objective = self.objective.to(device)
+        ranks = dp.current_ranks()
+        dp.check_batch_sizes((c.numel() for c in split_order(torch.arange(len(train)), cfg.batch_size)), ranks)
+        model = dp.prepare_model(model, ranks)  # identical start on every rank; SyncBatchNorm on CUDA
+        progress = progress and ranks.main
+        log = log if ranks.main else None
+        scaler = grad_scaler(device)
         self.model = model
         generator = torch.Generator().manual_seed(cfg.seed)
         optimizer: torch.optim.Optimizer
@@ -286,44 +304,59 @@ class Defense:
                 begin, total, count = time.perf_counter(), 0.0, 0
                 epoch_lr = optimizer.param_groups[0]["lr"]
                 order = torch.randperm(len(train), generator=generator)
-                for images, labels, idx in iterate_batches(train, order, cfg.batch_size):
+                all_labels = torch.as_tensor(train.labels)
+                for chunk, images, labels, idx in rank_batches(train, order, cfg.batch_size, 0, ranks):
                     images, labels, idx = images.to(device), labels.to(device).float(), idx.to(device)
-                    targets = self.inner_target_labels(labels)
-                    ref = self.reference(labels, idx, targets)
+                    # targets and reference codes of the whole global batch (what one process draws),
+                    # then this rank's slice of them; the attack runs on the rank's own images
+                    whole = chunk.to(device)
+                    part = dp.shard(chunk.numel(), ranks) if ranks.active else slice(None)
+                    batch_labels = all_labels[chunk].to(device).float() if ranks.active else labels
+                    targets = self.inner_target_labels(batch_labels)
+                    ref = self.reference(batch_labels, whole, targets)
+                    targets, ref = (None if targets is None else targets[part]), ref[part]
                     ids = ((epoch - 1) * len(train) + idx).tolist()  # a fresh random start every epoch
                     x_adv = attack(images, labels, codes=ref, ids=ids, target_labels=targets).x_adv
                     model.train()
                     h_ben = model(images)
-                    self.B[idx] = sign_codes(h_ben.detach())
+                    if ranks.active:  # the global batch's codes refresh B and U on every rank
+                        h_all = dp.gather_rows(h_ben.detach(), chunk.numel(), ranks)
+                        self.B[whole] = sign_codes(h_all)
+                        objective.update_buffer(h_all, whole.to(objective.U.device))
+                    else:
+                        self.B[idx] = sign_codes(h_ben.detach())
                     with frozen_batchnorm_statistics(model):
                         h_adv = model(x_adv)
                     loss = self.outer_loss(h_ben, h_adv, labels, idx, ref)
-                    if not torch.isfinite(loss):
-                        raise FloatingPointError(f"{self.name} loss became {float(loss)} at epoch {epoch}; lower lr")
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    total += float(loss.detach()) * images.shape[0]
-                    count += images.shape[0]
+                    value = backward_over_ranks(loss, images.shape[0] / chunk.numel(), model.parameters(), optimizer,
+                                                ranks, scaler)
+                    if not math.isfinite(value):
+                        raise FloatingPointError(f"{self.name} loss became {value} at epoch {epoch}; lower lr")
+                    optimizer_step(optimizer, scaler)
+                    total += value * chunk.numel()
+                    count += chunk.numel()
                     bar.update(1)
                 scheduler.step()
                 model.eval()
+                dp.broadcast_state(model, ranks)  # rank 0's batch-norm statistics on every rank, as saved
                 rec: Dict[str, Any] = {"epoch": epoch, "loss": total / max(count, 1), "lr": epoch_lr,
                                        "seconds": time.perf_counter() - begin}
                 if evaluate is not None:
-                    rec.update(evaluate(model))
+                    rec.update(dp.broadcast_object(evaluate(model) if ranks.main else None, ranks))
                 history.epochs.append(rec)
                 bar.set_postfix({k: f"{v:.4f}" for k, v in rec.items() if isinstance(v, float) and k != "seconds"})
                 if log is not None:
                     log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in rec.items()))
                 if resume_path is not None:
-                    atomic_torch_save({
-                        "format": RESUME_FORMAT, "run": self.record(), "epoch": epoch,
-                        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    snapshot = {
+                        "format": RESUME_FORMAT, "run": self.record(), "precision": current_precision(),
+                        "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                         "scheduler": scheduler.state_dict(), "objective": objective.state_dict(),
                         "B": self.B.cpu(), "generator": generator.get_state(), "history": history.epochs,
                         "extra": self.extra_state(),
-                    }, resume_path)
+                    }
+                    dp.write_on_rank_zero(functools.partial(atomic_torch_save, snapshot, resume_path), resume_path, ranks,
+                                          what=f"resume file (epoch {epoch})")
         finally:
             bar.close()
             model.eval()
@@ -342,6 +375,11 @@ class Defense:
             return None
         if not isinstance(state, dict) or state.get("format") != RESUME_FORMAT:
             raise ValueError(f"{path} is not a hashguard defense resume file; delete it or pass another --out")
+        if state.get("precision", "fp32") != current_precision():
+            raise ValueError(
+                f"{path} holds a run at precision {state.get('precision', 'fp32')}, not {current_precision()}; "
+                f"repeat it with --precision {state.get('precision', 'fp32')} or delete the file to start over"
+            )
         if state.get("run") != self.record():
             raise ValueError(
                 f"{path} holds the state of another run ({state.get('run')}), not {self.record()}; "

@@ -9,6 +9,7 @@ evaluates it. An interrupted run resumes from ``<out>.resume.pt`` after its last
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
@@ -16,6 +17,7 @@ from typing import Any, Callable, Dict, Optional
 import torch
 
 from .. import __version__
+from .. import data_parallel as dp
 from .._atomic import atomic_write_json
 from .._lock import file_lock
 from .._paths import check_output_file
@@ -24,6 +26,7 @@ from ..data.loading import load_splits
 from ..hashing import create_hashing, list_hashing
 from ..models import load_checkpoint, save_checkpoint
 from ..models.checkpoint import check_config
+from ..precision import current_precision
 from ..retrieval import mean_average_precision
 from .registry import create_defense
 
@@ -96,7 +99,8 @@ def defend_model(
     start = time.perf_counter()
     probe = validation_probe(splits, n=eval_queries, steps=eval_steps, topk=None, seed=defense.config.seed)
     defended = defense.fit(splits.train, evaluate=probe, resume_path=resume_path, progress=progress, log=log)
-    record = {**defense.record(), "seconds": time.perf_counter() - start, "history": defense.history.epochs}
+    record = {**defense.record(), "seconds": time.perf_counter() - start, "history": defense.history.epochs,
+              "precision": current_precision(), "world_size": dp.current_ranks().world_size}
     return defended, record
 
 
@@ -173,8 +177,10 @@ def _defend_and_save(model, method: str, splits, out: Path, save: Callable[[Any,
     writes the result and returns its description; the resume file is removed only after that."""
     log = defend_kwargs.get("log")
     resume = out.with_name(out.name + ".resume.pt")
-    with defense_lock(out, log):
+    ranks = dp.current_ranks()  # under torchrun rank 0 holds the lock and writes; the others wait
+    with defense_lock(out, log) if ranks.main else contextlib.nullcontext():
         defended, record = defend_model(model, method, splits, resume_path=resume, **defend_kwargs)
-        description = save(defended, record)
-        resume.unlink(missing_ok=True)
-    return description
+        description = dp.write_on_rank_zero(lambda: save(defended, record), out, ranks, what="defended model")
+        if ranks.main:
+            resume.unlink(missing_ok=True)
+    return dp.broadcast_object(description, ranks)

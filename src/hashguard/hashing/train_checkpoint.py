@@ -16,8 +16,10 @@ from typing import Any, Callable, Dict, Optional
 import torch
 
 from .. import __version__
+from .. import data_parallel as dp
 from .._paths import check_output_file
 from ..models import create_hash_model, save_checkpoint
+from ..precision import current_precision
 from .base import create_hashing
 from .evaluation import retrieval_map, validation_map
 from .trainer import TrainConfig, train_hash_model
@@ -71,9 +73,10 @@ def train_checkpoint(
         log=log,
     )
     seconds = time.perf_counter() - start
-    clean_map = retrieval_map(
+    ranks = dp.current_ranks()
+    clean_map = dp.broadcast_object(retrieval_map(
         model, splits.query, splits.database, topk=topk, num_workers=config.num_workers, progress=progress
-    )
+    ) if ranks.main else None, ranks)  # under torchrun rank 0 evaluates, the others wait
     record = {
         "dataset": splits.name,
         "data_dir": str(Path(data_dir).resolve()) if data_dir else None,
@@ -86,11 +89,12 @@ def train_checkpoint(
         "bits": int(bits),
         "seed": int(seed),
         "version": __version__,
-        "training": {**asdict(config), "seconds": seconds, "history": history.epochs},
+        "training": {**asdict(config), "seconds": seconds, "history": history.epochs, "precision": current_precision(),
+                     "world_size": ranks.world_size},
         "clean_map": clean_map,
         "topk": topk,
     }
-    save_checkpoint(out, model, record)
+    dp.write_on_rank_zero(lambda: save_checkpoint(out, model, record), out, ranks, what="checkpoint")
     return record
 
 

@@ -22,6 +22,7 @@ reliable (measured on ``mnist-mosaic``: DPSH stays at chance mAP 0.40 without th
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
@@ -29,12 +30,14 @@ from typing import Any, Callable, Dict, List, Optional
 import torch
 from tqdm.auto import tqdm
 
+from .. import data_parallel as dp
 from .._params import Param
 from ..data.base import ImageDataset
 from ..data.batching import count_batches as _num_batches
-from ..data.batching import iterate_batches as _batches
+from ..data.batching import iterate_chunks, split_order
 from ..data.batching import load_images as _images
 from ..models.hash_model import HashModel
+from ..precision import grad_scaler
 from .base import HashingObjective
 
 
@@ -125,17 +128,49 @@ def warm_up_backbone(model: HashModel, train: ImageDataset, config: TrainConfig,
     optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     steps = config.warmup_epochs * _num_batches(len(train), config.batch_size)
     model.train()
-    with tqdm(total=steps, desc="backbone warm-up", disable=not progress) as bar:
+    ranks = dp.current_ranks()
+    dp.broadcast_state(head, ranks)
+    scaler = grad_scaler(device)
+    with tqdm(total=steps, desc="backbone warm-up", disable=not progress or not ranks.main) as bar:
         for _ in range(config.warmup_epochs):
             order = torch.randperm(len(train), generator=generator)
-            for images, labels, _ in _batches(train, order, config.batch_size, config.num_workers):
+            for chunk, images, labels, _ in rank_batches(train, order, config.batch_size, config.num_workers, ranks):
                 images, labels = images.to(device), labels.to(device)
                 logits = head(model.embed(images))
                 loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                backward_over_ranks(loss, images.shape[0] / chunk.numel(), params, optimizer, ranks, scaler)
+                optimizer_step(optimizer, scaler)
                 bar.update(1)
+
+
+def rank_batches(train: ImageDataset, order: torch.Tensor, batch_size: int, num_workers: int, ranks: dp.Ranks):
+    """``(global batch indices, images, labels, indices)`` of this rank's slice of every global
+    batch of ``order`` (the whole batch in a single process): :mod:`hashguard.data_parallel`."""
+    chunks = split_order(order, batch_size)
+    local = [c[dp.shard(c.numel(), ranks)] for c in chunks] if ranks.active else chunks
+    for chunk, (images, labels, idx) in zip(chunks, iterate_chunks(train, local, num_workers), strict=True):
+        yield chunk, images, labels, idx
+
+
+def backward_over_ranks(loss: torch.Tensor, share: float, params, optimizer: torch.optim.Optimizer,
+                        ranks: dp.Ranks, scaler=None) -> float:
+    """Backward pass of this rank's ``loss`` weighted by its ``share`` of the global batch, the
+    gradients summed over the ranks: the gradient of the global batch's mean loss. Returns that
+    global loss (the weighted sum of the ranks' losses). fp16 scales the loss (``scaler``)."""
+    optimizer.zero_grad(set_to_none=True)
+    weighted = loss * share
+    (scaler.scale(weighted) if scaler is not None else weighted).backward()
+    total = dp.all_reduce_gradients(list(params), ranks, extra=weighted.detach().reshape(1))
+    return float(weighted.detach() if total is None else total[0])
+
+
+def optimizer_step(optimizer: torch.optim.Optimizer, scaler=None) -> None:
+    """The optimiser's step (through the GradScaler under fp16, which skips steps with inf gradients)."""
+    if scaler is None:
+        optimizer.step()
+    else:
+        scaler.step(optimizer)
+        scaler.update()
 
 
 @torch.no_grad()
@@ -146,12 +181,18 @@ def fill_buffer(
 
     Runs in train mode, the mode of the training forward passes whose codes later replace these
     rows: before training, batch-norm running statistics have seen at most one batch, and eval-mode
-    codes would sit near the saddle at 0 (measured: per-bit spread 0.004 instead of 1).
+    codes would sit near the saddle at 0 (measured: per-bit spread 0.004 instead of 1). Under
+    torchrun each rank encodes its slice of every batch and the codes are all-gathered, so every
+    rank holds the whole buffer.
     """
     was_training = model.training
     model.train()
-    for images, _, idx in _batches(train, torch.arange(len(train)), batch_size, num_workers):
-        objective.update_buffer(model(images.to(model.device)), idx.to(objective.U.device))
+    ranks = dp.current_ranks()
+    if ranks.active and min((c.numel() for c in split_order(torch.arange(len(train)), batch_size)), default=0) < ranks.world_size:
+        ranks = dp.SINGLE  # too few items to split: every rank encodes every batch itself
+    for chunk, images, _, _ in rank_batches(train, torch.arange(len(train)), batch_size, num_workers, ranks):
+        u = dp.gather_rows(model(images.to(model.device)), chunk.numel(), ranks)
+        objective.update_buffer(u, chunk.to(objective.U.device))
     model.train(was_training)
 
 
@@ -170,6 +211,14 @@ def train_hash_model(
 
     ``evaluate(model)`` (e.g. validation mAP) is called every ``evaluate_every`` epochs and after
     the last one when given; it must not look at the query set. ``config``: default ``TrainConfig()``.
+
+    In a process group started by torchrun (:func:`hashguard.data_parallel.init_from_env`) each
+    rank trains on its slice of every global batch of ``config.batch_size`` items, U is refreshed
+    with the gathered codes of the global batch, the share-weighted gradients are summed over the
+    ranks, rank 0 alone evaluates, and every rank ends each epoch with rank 0's parameters and
+    batch-norm statistics (each rank's own slice statistics during the epoch on CPU; SyncBatchNorm
+    on CUDA). Inside :func:`hashguard.precision.mixed_precision` the model runs under autocast (fp16
+    with a GradScaler).
     """
     config = TrainConfig() if config is None else config
     config.validate()
@@ -179,6 +228,12 @@ def train_hash_model(
         )
     device = model.device
     objective.to(device)
+    ranks = dp.current_ranks()
+    dp.check_batch_sizes((c.numel() for c in split_order(torch.arange(len(train)), config.batch_size)), ranks)
+    model = dp.prepare_model(model, ranks)  # identical start on every rank; SyncBatchNorm on CUDA
+    progress = progress and ranks.main
+    log = log if ranks.main else None
+    scaler = grad_scaler(device)
     generator = torch.Generator().manual_seed(config.seed)
     optimizer = torch.optim.SGD(
         model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
@@ -201,22 +256,25 @@ def train_hash_model(
             start, total, count = time.perf_counter(), 0.0, 0
             epoch_lr = optimizer.param_groups[0]["lr"]
             order = torch.randperm(len(train), generator=generator)
-            for images, labels, idx in _batches(train, order, config.batch_size, config.num_workers):
+            for chunk, images, labels, idx in rank_batches(train, order, config.batch_size, config.num_workers, ranks):
                 images, labels = images.to(device), labels.to(device)
                 u = model(images, alpha=objective.alpha(step))
+                if ranks.active:  # the whole global batch refreshes U, as in one process
+                    objective.update_buffer(dp.gather_rows(u.detach(), chunk.numel(), ranks), chunk.to(objective.U.device))
                 loss = objective(u, labels, idx)
-                if not torch.isfinite(loss):
+                value = backward_over_ranks(loss, images.shape[0] / chunk.numel(), model.parameters(), optimizer,
+                                            ranks, scaler)
+                if not math.isfinite(value):
                     raise FloatingPointError(
-                        f"{objective.name} loss became {float(loss)} at epoch {epoch}; lower the learning rate (--lr)"
+                        f"{objective.name} loss became {value} at epoch {epoch}; lower the learning rate (--lr)"
                     )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total += float(loss.detach()) * images.shape[0]
-                count += images.shape[0]
+                optimizer_step(optimizer, scaler)
+                total += value * chunk.numel()
+                count += chunk.numel()
                 step += 1
                 bar.update(1)
             scheduler.step()
+            dp.broadcast_state(model, ranks)  # rank 0's batch-norm statistics on every rank
             record: Dict[str, Any] = {
                 "epoch": epoch,
                 "loss": total / max(count, 1),
@@ -226,7 +284,7 @@ def train_hash_model(
             if evaluate is not None and (
                 epoch == config.epochs or (evaluate_every and epoch % evaluate_every == 0)
             ):
-                record.update(evaluate(model))
+                record.update(dp.broadcast_object(evaluate(model) if ranks.main else None, ranks))
                 model.train()
             history.epochs.append(record)
             bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k in ("loss", "val_map")})

@@ -15,6 +15,7 @@ from torch import nn
 
 from .._params import Param, check_bits, check_value
 from .._validation import check_images, to_model_dtype
+from ..precision import run_forward
 from .backbones import Backbone, create_backbone
 from .modes import unit_range_vouched
 
@@ -81,8 +82,9 @@ class HashModel(nn.Module):
         return self.features(x)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """The hash layer's pre-activation output (N, K)."""
-        return self.hash_layer(self.embed(x))
+        """The hash layer's pre-activation output (N, K); inside
+        :func:`hashguard.precision.mixed_precision` computed under autocast and returned in fp32."""
+        return run_forward(lambda: self.hash_layer(self.embed(x)), x.device.type)
 
     def forward(self, x: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
         """Continuous codes ``tanh(alpha * logits)`` in (-1, 1), shape (N, K)."""

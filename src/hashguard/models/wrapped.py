@@ -39,6 +39,7 @@ import torch
 from torch import nn
 
 from .._validation import check_images, to_model_dtype
+from ..precision import run_forward
 from .backbones import IMAGENET_MEAN, IMAGENET_STD
 from .hash_model import sign_codes
 from .modes import unit_range_vouched
@@ -170,7 +171,7 @@ class WrappedModel(nn.Module):
             x = (x - self.mean) / self.std
         if self.channels_last and not exact and x.device.type == "cpu":
             x = x.contiguous(memory_format=torch.channels_last)
-        h = self._pick(self.module(x))
+        h = run_forward(lambda: self._pick(self.module(x)), x.device.type)  # autocast: hashguard.precision
         if h.dim() != 2 or h.shape[0] != x.shape[0]:
             raise ValueError(
                 f"the network's codes must have shape (N, K) = ({x.shape[0]}, K), got {tuple(h.shape)}; "
