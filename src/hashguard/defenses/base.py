@@ -306,6 +306,7 @@ class Defense:
                     total += float(loss.detach()) * images.shape[0]
                     count += images.shape[0]
                     bar.update(1)
+                objective.end_epoch()  # DSDH: the discrete W and B steps
                 scheduler.step()
                 model.eval()
                 rec: Dict[str, Any] = {"epoch": epoch, "loss": total / max(count, 1), "lr": epoch_lr,

@@ -216,6 +216,7 @@ def train_hash_model(
                 count += images.shape[0]
                 step += 1
                 bar.update(1)
+            objective.end_epoch()
             scheduler.step()
             record: Dict[str, Any] = {
                 "epoch": epoch,
