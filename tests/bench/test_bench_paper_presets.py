@@ -66,3 +66,30 @@ def test_dry_run_validates_without_the_datasets(name, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "dry run: nothing was run or written" in text and f"protocol {get_preset(name).protocol}" in text
     assert not out.exists()
+
+
+# --- the published figures of these tables ---------------------------------------------------------
+
+
+def _cell(**query):
+    from hashguard.bench.published import matching
+
+    base = {"dataset": "nus-wide", "backbone": "vgg11", "bits": 32, "defense": "none", "mode": "untargeted",
+            "metric": "map", "eps": 8 / 255, "topk": 5000}
+    return [(p["table"].split(":")[0], p["value"]) for p in matching(**{**base, **query})]
+
+
+def test_pga_table6_published_cells_per_objective():
+    assert _cell(objective="dsdh", attack="pga") == [("Table 6", 11.30)]
+    assert _cell(objective="dch", attack="sdha", defense="atrdh") == [("Table 6", 46.28)]
+    assert _cell(objective="csq", attack="clean", mode="clean") == [("Table 6", 80.08)]
+    assert _cell(objective="dpsh", attack="hag", defense="atrdh") == [("Table 6", 47.17)]
+    assert _cell(objective="dsdh", attack="pga", backbone="alexnet") == []  # Table 6 names VGG11
+    assert _cell(objective="dsdh", attack="p2p", mode="targeted", metric="t_map") == []  # MAP rows of targeted attacks: not kept
+
+
+def test_pga_table7_published_cells_on_cifar10():
+    cifar = {"dataset": "cifar10", "objective": "dph", "backbone": "alexnet"}
+    assert _cell(**cifar, bits=64, attack="pga") == [("Table 7", 0.48)]
+    assert _cell(**cifar, bits=16, attack="clean", mode="clean", defense="atrdh") == [("Table 7", 60.98)]
+    assert _cell(**cifar, bits=32, attack="hag", topk=None) == []  # another cut-off: no match
