@@ -58,6 +58,18 @@ def test_ridge_classifier_solves_the_normal_equations(ratio):
             assert abs(grad) < 1e-9, (k, c, grad)
 
 
+def test_least_squares_classifier_survives_repeated_bit_columns():
+    """nu = 0 and two equal bit columns: B^T B is singular, the W step still returns a minimiser."""
+    y, _, b, _ = _problem(2)
+    b[:, 1] = b[:, 0]
+    w = ridge_classifier(b, y, 0.0)
+    assert bool(torch.isfinite(w).all())
+    best = float((y - b @ w).pow(2).sum())
+    gen = torch.Generator().manual_seed(4)
+    for _ in range(10):
+        assert best <= float((y - b @ (w + 0.05 * torch.randn(K, C, generator=gen).double())).pow(2).sum()) + 1e-12
+
+
 def test_ridge_classifier_beats_every_nearby_classifier():
     y, u, b, _ = _problem(1)
     w = ridge_classifier(b, y, 1.0)

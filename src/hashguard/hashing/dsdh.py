@@ -19,8 +19,9 @@ theta_ij = 1/2 <u_i, u_j>. It is minimised by alternating three steps:
 
 The W and B steps (``dcc_iter`` rounds of one W step and one sweep over all bits) run once at the
 start (B = sign(U) first; lazily, at the first loss, when U holds the whole training set) and after
-every epoch (:meth:`end_epoch`, called by the trainer and the defenses), as in the paper's
-alternation; DeepHash-pytorch's ``DSDH.py`` runs them before every batch instead.
+every epoch (:meth:`end_epoch`, called by the trainer and the defenses): the paper alternates the
+network, W and B steps, and CgAT's copy of the recipe updates W and B every epoch
+(docs/methods.md#objectives); DeepHash-pytorch's ``DSDH.py`` runs them before every batch instead.
 
 Defaults mu = 1, nu = 1, eta = 55, dcc_iter = 10: DeepHash-pytorch's ``DSDH.py`` (copied into
 CgAT's ``model/hashing_loss.py``, docs/methods.md#objectives). No DSDH text is in shared/papers, so
@@ -42,6 +43,8 @@ from .base import HashingObjective, register_hashing, similarity
 def ridge_classifier(B: torch.Tensor, Y: torch.Tensor, ratio: float) -> torch.Tensor:
     """W = argmin ||Y - B W||^2 + ratio ||W||^2 = (B^T B + ratio I)^{-1} B^T Y (DSDH's W step), in float64."""
     b, y = B.double(), Y.double()
+    if ratio <= 0:  # plain least squares; B^T B may be singular (repeated bit columns): the minimum-norm W
+        return (torch.linalg.pinv(b) @ y).to(B.dtype)
     gram = b.t() @ b + ratio * torch.eye(b.shape[1], dtype=torch.float64, device=b.device)
     return torch.linalg.solve(gram, b.t() @ y).to(B.dtype)
 
