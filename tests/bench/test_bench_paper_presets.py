@@ -93,3 +93,12 @@ def test_pga_table7_published_cells_on_cifar10():
     assert _cell(**cifar, bits=64, attack="pga") == [("Table 7", 0.48)]
     assert _cell(**cifar, bits=16, attack="clean", mode="clean", defense="atrdh") == [("Table 7", 60.98)]
     assert _cell(**cifar, bits=32, attack="hag", topk=None) == []  # another cut-off: no match
+
+
+def test_every_objective_of_the_grids_has_its_paper_name():
+    """Table 6's columns read DSDH, DCH, ... in the report, not the registry's lower case."""
+    from hashguard.bench.names import OBJECTIVE_NAMES, display_name
+    from hashguard.hashing import list_hashing
+
+    assert set(list_hashing()) <= set(OBJECTIVE_NAMES)
+    assert [display_name(o) for o in get_preset("paper-objectives").objectives] == ["DPSH", "HashNet", "DSDH", "DCH", "CSQ"]
