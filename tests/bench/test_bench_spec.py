@@ -35,7 +35,7 @@ targeted = ["mainstay"]
 
 
 def test_presets_are_listed_and_unknown_names_are_refused():
-    assert list_presets() == ["quick", "paper"]
+    assert list_presets() == ["quick", "paper", "paper-objectives", "paper-prosgan", "paper-cifar10"]
     with pytest.raises(ValueError, match=r"unknown preset 'fast'.*quick, paper"):
         get_preset("fast")
 
@@ -63,11 +63,11 @@ def test_quick_preset_covers_every_attack_with_reduced_counts():
 def test_paper_preset_is_the_papers_grid():
     spec = get_preset("paper")
     assert spec.datasets == ["flickr25k", "nus-wide", "ms-coco"]
-    assert spec.backbones == ["alexnet", "vgg11"] and spec.bits == [16, 32, 64]
+    assert spec.backbones == ["alexnet", "vgg11"] and spec.bits == [16, 32, 48, 64]  # SAAT's four lengths
     assert spec.objectives == ["dph", "dpsh", "hashnet", "csq"]
-    assert spec.n_models == 72 and spec.queries == 0 and spec.pretrained
+    assert spec.n_models == 96 and spec.queries == 0 and spec.pretrained
     assert spec.attacks.steps == {}  # paper defaults
-    assert sum(r.role == TRAIN for r in plan(spec)) == 72
+    assert sum(r.role == TRAIN for r in plan(spec)) == 96
 
 
 def test_paper_preset_needs_the_data_dir_before_any_work(tmp_path):

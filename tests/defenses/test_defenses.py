@@ -337,6 +337,18 @@ def test_objective_of_another_training_set_is_rejected_by_fit(world):
     assert "120" in str(err.value)
 
 
+def test_dsdh_l_ori_updates_its_discrete_codes_after_every_epoch(world, monkeypatch):
+    """DSDH as L_ori: the defense runs its W and B steps once per epoch (end_epoch), like the trainer."""
+    train = world["splits"].train
+    dsdh = create_hashing("dsdh", bits=BITS, train_labels=train.labels)
+    calls = []
+    step = dsdh.discrete_step
+    monkeypatch.setattr(dsdh, "discrete_step", lambda: (calls.append(1), step())[1])
+    create_defense("saat", world["model"], dsdh, **cheap_params("saat", epochs=2)).fit(train, progress=False)
+    assert len(calls) == 1 + 2  # the lazy start at the first batch, then one per epoch
+    assert set(dsdh.B.unique().tolist()) <= {-1.0, 1.0}
+
+
 def test_config_defaults_are_the_papers():
     assert DefenseConfig().eps == pytest.approx(8 / 255) and DefenseConfig().steps == 7
 

@@ -14,7 +14,7 @@ import torch
 
 from hashguard.hashing import HashingObjective, create_hashing, list_hashing, similarity
 
-PAIRWISE = ["dph", "dpsh", "hashnet"]  # compare the batch with the buffer U of the training set
+PAIRWISE = ["dph", "dpsh", "dsdh", "hashnet"]  # compare the batch with the buffer U of the training set
 N_TRAIN, BATCH, BITS, CLASSES = 7, 4, 6, 3
 
 
@@ -66,7 +66,7 @@ def _softplus(x):
 
 
 def test_registry_names():
-    assert list_hashing() == ["csq", "dch", "dph", "dpsh", "hashnet"]
+    assert list_hashing() == ["csq", "dch", "dph", "dpsh", "dsdh", "hashnet"]
 
 
 def test_unknown_objective_lists_valid_choices():
@@ -191,7 +191,7 @@ def test_row_count_mismatch_raises_value_error(name, problem):
         obj(u, y, idx[:-1])
 
 
-@pytest.mark.parametrize("name", ["csq", "dch", "dph", "dpsh"])
+@pytest.mark.parametrize("name", ["csq", "dch", "dph", "dpsh", "dsdh"])
 def test_alpha_is_constant_one_without_continuation(name):
     obj = _build(name, torch.eye(CLASSES))
     assert [obj.alpha(s) for s in (0, 1, 200, 10_000)] == [1.0] * 4

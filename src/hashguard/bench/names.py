@@ -19,7 +19,7 @@ ATTACK_NAMES = {
     "mainstay": "mainstay",
 }
 DEFENSE_NAMES = {"saat": "SAAT", "atrdh": "ATRDH", "cgat": "CgAT", "pga-at": "PgA-AT", "none": "none"}
-OBJECTIVE_NAMES = {"dph": "DPH", "dpsh": "DPSH", "hashnet": "HashNet", "csq": "CSQ", "dch": "DCH"}
+OBJECTIVE_NAMES = {"dph": "DPH", "dpsh": "DPSH", "hashnet": "HashNet", "csq": "CSQ", "dch": "DCH", "dsdh": "DSDH"}
 DATASET_NAMES = {"flickr25k": "FLICKR-25K", "nus-wide": "NUS-WIDE", "ms-coco": "MS-COCO",
                  "imagenet100": "ImageNet-100", "cifar10": "CIFAR-10"}
 BACKBONE_NAMES = {"alexnet": "AlexNet", "vgg11": "VGG11", "resnet18": "ResNet18", "resnet50": "ResNet50"}

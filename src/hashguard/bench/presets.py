@@ -14,10 +14,24 @@
     it. The report's rows show these counts.
 ``paper``
     The papers' grid (PgA Table 1, SAAT Tables II-IV): FLICKR-25K, NUS-WIDE and MS-COCO read from
-    ``--data-dir``; AlexNet and VGG11 from ImageNet weights; DPH, DPSH, HashNet and CSQ; 16, 32 and 64
-    bits; every attack at its paper default on all queries; SAAT, ATRDH, CgAT and PgA-AT at their
-    paper epochs with the re-attacks of SAAT Table III/IV. Days of GPU time: for users with the
-    datasets and a GPU.
+    ``--data-dir``; AlexNet and VGG11 from ImageNet weights; DPH, DPSH, HashNet and CSQ; 16, 32, 48
+    and 64 bits (SAAT's four lengths; PgA uses 16, 32 and 64); every attack at its paper default on
+    all queries; SAAT, ATRDH, CgAT and PgA-AT at their paper epochs with the re-attacks of SAAT
+    Table III/IV. Days of GPU time: for users with the datasets and a GPU.
+
+A grid is a product (datasets x backbones x objectives x bits) under one protocol, so the papers'
+other tables, which use other models or another protocol, are presets of their own (same training,
+GPU-sized):
+
+``paper-objectives``
+    PgA Table 6: NUS-WIDE, VGG11, 32 bits, the five objectives DPSH, HashNet, DSDH, DCH and CSQ;
+    P2P, DHTA, ProS-GAN, THA, HAG, SDHA and PgA, undefended and after ATRDH; PgA's protocol (MAP@5000).
+``paper-prosgan``
+    ProS-GAN Table 1: FLICKR-25K, NUS-WIDE, MS-COCO, VGG11, DPSH, 12, 24, 32 and 48 bits; the targeted
+    P2P, DHTA and ProS-GAN; ProS-GAN's protocol (t-MAP on the whole database, any-label targets).
+``paper-cifar10``
+    PgA Table 7: CIFAR-10 (single-label), AlexNet, DPH, 16, 32 and 64 bits; the attacks of PgA Table 1,
+    undefended and after ATRDH; PgA's protocol.
 """
 
 from __future__ import annotations
@@ -82,6 +96,12 @@ def quick() -> BenchSpec:
     return spec.validate()
 
 
+PAPER_TRAIN = {"epochs": 100, "batch_size": 64, "lr": 0.01, "warmup_epochs": 0}  # from ImageNet weights
+# the attack rows of PgA Tables 1, 2, 6 and 7 (targeted ones scored by MAP of the true labels there)
+PGA_TABLE_UNTARGETED = ["hag", "sdha", "pga"]
+PGA_TABLE_TARGETED = ["p2p", "dhta", "prosgan", "tha"]
+
+
 def paper() -> BenchSpec:
     """The papers' grid: FLICKR-25K, NUS-WIDE, MS-COCO from --data-dir, AlexNet / VGG11, 4 objectives, 16-64 bits (days of GPU time)."""
     spec = BenchSpec(
@@ -89,11 +109,11 @@ def paper() -> BenchSpec:
         datasets=["flickr25k", "nus-wide", "ms-coco"],
         backbones=["alexnet", "vgg11"],
         objectives=["dph", "dpsh", "hashnet", "csq"],
-        bits=[16, 32, 64],
+        bits=[16, 32, 48, 64],
         seed=0,
         queries=0,  # every query image
         pretrained=True,
-        train={"epochs": 100, "batch_size": 64, "lr": 0.01, "warmup_epochs": 0},
+        train=dict(PAPER_TRAIN),
         # "all" (a str, not a list): validate() expands it to every registered attack
         attacks=AttackSet(untargeted=ALL, targeted=ALL),  # type: ignore[arg-type]
         defenses=DefenseSet(
@@ -108,7 +128,72 @@ def paper() -> BenchSpec:
     return spec.validate()
 
 
-PRESETS: Dict[str, Callable[[], BenchSpec]] = {"quick": quick, "paper": paper}
+def paper_objectives() -> BenchSpec:
+    """PgA Table 6: NUS-WIDE, VGG11, 32 bits, DPSH / HashNet / DSDH / DCH / CSQ, its 7 attacks with and without ATRDH (GPU)."""
+    spec = BenchSpec(
+        name="paper-objectives",
+        datasets=["nus-wide"],
+        backbones=["vgg11"],
+        objectives=["dpsh", "hashnet", "dsdh", "dch", "csq"],
+        bits=[32],
+        seed=0,
+        queries=0,
+        protocol="pga",
+        pretrained=True,
+        train=dict(PAPER_TRAIN),
+        attacks=AttackSet(untargeted=list(PGA_TABLE_UNTARGETED), targeted=list(PGA_TABLE_TARGETED)),
+        defenses=DefenseSet(methods=["atrdh"], untargeted=list(PGA_TABLE_UNTARGETED), targeted=list(PGA_TABLE_TARGETED)),
+        examples=["pga"],
+    )
+    return spec.validate()
+
+
+def paper_prosgan() -> BenchSpec:
+    """ProS-GAN Table 1: FLICKR-25K, NUS-WIDE, MS-COCO, VGG11, DPSH, 12-48 bits, P2P / DHTA / ProS-GAN t-MAP (GPU)."""
+    spec = BenchSpec(
+        name="paper-prosgan",
+        datasets=["flickr25k", "nus-wide", "ms-coco"],
+        backbones=["vgg11"],
+        objectives=["dpsh"],
+        bits=[12, 24, 32, 48],
+        seed=0,
+        queries=0,
+        protocol="prosgan",
+        pretrained=True,
+        train=dict(PAPER_TRAIN),
+        attacks=AttackSet(targeted=["p2p", "dhta", "prosgan"]),
+        examples=["prosgan"],
+    )
+    return spec.validate()
+
+
+def paper_cifar10() -> BenchSpec:
+    """PgA Table 7: CIFAR-10, AlexNet, DPH, 16-64 bits, the attacks of PgA Table 1 with and without ATRDH (GPU)."""
+    spec = BenchSpec(
+        name="paper-cifar10",
+        datasets=["cifar10"],
+        backbones=["alexnet"],
+        objectives=["dph"],
+        bits=[16, 32, 64],
+        seed=0,
+        queries=0,
+        protocol="pga",
+        pretrained=True,
+        train=dict(PAPER_TRAIN),
+        attacks=AttackSet(untargeted=list(PGA_TABLE_UNTARGETED), targeted=list(PGA_TABLE_TARGETED)),
+        defenses=DefenseSet(methods=["atrdh"], untargeted=list(PGA_TABLE_UNTARGETED), targeted=list(PGA_TABLE_TARGETED)),
+        examples=["pga"],
+    )
+    return spec.validate()
+
+
+PRESETS: Dict[str, Callable[[], BenchSpec]] = {
+    "quick": quick,
+    "paper": paper,
+    "paper-objectives": paper_objectives,
+    "paper-prosgan": paper_prosgan,
+    "paper-cifar10": paper_cifar10,
+}
 
 
 def list_presets() -> List[str]:
@@ -122,4 +207,4 @@ def get_preset(name: str) -> BenchSpec:
     return PRESETS[name]()
 
 
-__all__ = ["PRESETS", "get_preset", "list_presets", "paper", "quick"]
+__all__ = ["PRESETS", "get_preset", "list_presets", "paper", "paper_cifar10", "paper_objectives", "paper_prosgan", "quick"]

@@ -7,7 +7,7 @@ defaults, except the example lists)::
     name = "my-grid"
     datasets = ["mnist-mosaic"]      # hashguard datasets; the real benchmarks need --data-dir
     backbones = ["cnn"]
-    objectives = ["dpsh"]            # hashing objectives (dph, dpsh, hashnet, csq, dch)
+    objectives = ["dpsh"]            # hashing objectives (dph, dpsh, hashnet, csq, dch, dsdh)
     bits = [32]
     seed = 0                         # queries, targets, random starts, training
     queries = 500                    # query images attacked (0 = the whole query split)

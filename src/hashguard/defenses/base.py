@@ -336,6 +336,7 @@ class Defense:
                     total += value * chunk.numel()
                     count += chunk.numel()
                     bar.update(1)
+                objective.end_epoch()  # DSDH: the discrete W and B steps
                 scheduler.step()
                 model.eval()
                 dp.broadcast_state(model, ranks)  # rank 0's batch-norm statistics on every rank, as saved

@@ -1,6 +1,6 @@
-"""Hashing objectives (DPH, DPSH, HashNet, CSQ, DCH) and the trainer."""
+"""Hashing objectives (DPH, DPSH, HashNet, CSQ, DCH, DSDH) and the trainer."""
 
-from . import csq, dch, dph, dpsh, hashnet  # noqa: F401  (register the objectives)
+from . import csq, dch, dph, dpsh, dsdh, hashnet  # noqa: F401  (register the objectives)
 from .base import HashingObjective, create_hashing, list_hashing, register_hashing, similarity
 from .train_checkpoint import train_checkpoint
 from .trainer import TrainConfig, TrainHistory, calibrate_hash_layer, train_hash_model

@@ -5,7 +5,8 @@ An objective sees a batch of continuous codes ``u = tanh(alpha * logits)``, thei
 compare the batch with the whole training set through a buffer ``U`` of the latest continuous
 code of every training item (updated without gradient, as in the public code, docs/methods.md#objectives);
 ``Y`` holds the training labels. ``alpha(step)`` is the tanh scale the trainer should use at a
-training step (HashNet's continuation; 1 for the others).
+training step (HashNet's continuation; 1 for the others). ``end_epoch()`` runs after every
+training epoch (DSDH's discrete W and B steps; nothing for the others).
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ class HashingObjective(nn.Module):
 
     def alpha(self, step: int) -> float:
         return 1.0
+
+    def end_epoch(self) -> None:
+        """Called by the trainer and the defenses after every epoch (DSDH updates its discrete codes)."""
 
     def update_buffer(self, u: torch.Tensor, idx: torch.Tensor) -> None:
         self.U[idx] = u.detach().to(self.U.dtype)

@@ -273,6 +273,7 @@ def train_hash_model(
                 count += chunk.numel()
                 step += 1
                 bar.update(1)
+            objective.end_epoch()
             scheduler.step()
             dp.broadcast_state(model, ranks)  # rank 0's batch-norm statistics on every rank
             record: Dict[str, Any] = {
