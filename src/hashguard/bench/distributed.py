@@ -399,8 +399,8 @@ def _token_problem(out: Path, token: str) -> Optional[str]:
 def run_job(job: Job, *needed: Any) -> Dict[str, Any]:
     """On a worker: run ``job.key`` (unless its record exists) and write its record atomically.
     ``needed``: the results of the runs it depends on (only waited for)."""
-    from .runner import bench_context, execute_run, machine_description
     from .plan import plan
+    from .runner import bench_context, execute_run, machine_description
 
     worker = _current_worker()
     name = str(worker.name) if worker is not None else str(os.getpid())

@@ -414,6 +414,7 @@ def _run_locked(spec: BenchSpec, out: Path, data_dir, device, progress, log, rep
     if cluster is not None:
         from .distributed import run_on_cluster
 
+        assert threads is not None  # run_bench gives workers one thread per run unless told otherwise
         records = run_on_cluster(cluster, store, spec, runs, examples, data_dir=data_dir, device=device,
                                  threads=threads, progress=progress, log=log)
     else:
