@@ -182,3 +182,47 @@ def test_an_unreachable_scheduler_is_a_clear_error_before_any_run(tmp_path):
     with pytest.raises(SystemExit, match="cannot reach the Dask scheduler at tcp://127.0.0.1:1 within 5 s"):
         main(["bench", "--preset", "quick", "--out", str(out), "--scheduler", "tcp://127.0.0.1:1", "--quiet"])
     assert not (out / "records").exists() and not (out / "store.json").exists()
+
+
+class _RecordingClient:
+    """Stands in for a Dask client: two workers, and ``submit`` records each task's function,
+    arguments and placement, returning the task's key as its future."""
+
+    def __init__(self):
+        self.tasks = {}
+
+    def scheduler_info(self, n_workers=-1):
+        return {"workers": {"tcp://w0": {"name": 0}, "tcp://w1": {"name": 1}}}
+
+    def submit(self, fn, job, *deps, key, **options):
+        self.tasks[job.key] = {"deps": list(deps), "key": key, **options}
+        return job.key
+
+
+def test_each_run_waits_for_the_runs_it_needs_and_prefers_its_models_worker():
+    from hashguard.bench.distributed import Job, _submit
+    from hashguard.bench.plan import TRAIN, TRANSFER, model_id
+
+    spec = BenchSpec.from_dict({**GRID, "objectives": ["dpsh", "dph"],
+                                "transfer": {"targeted": ["mainstay"], "steps": {"mainstay": 3}}})
+    runs = plan(spec)
+    pending = {}
+    for r in runs:
+        pending.setdefault(r.key, r)
+    client = _RecordingClient()
+    _submit(client, pending, set(), Job(spec=spec, out="/x", data_dir=None, device="cpu", threads=1, token="t" * 32,
+                                        protocol={}, key="", example=False))
+    assert set(client.tasks) == set(pending)
+    train_of = {model_id(r.model): r.key for r in runs if r.role == TRAIN}
+    homes = {}
+    for key, run in pending.items():
+        task = client.tasks[key]
+        expected = [] if run.role == TRAIN else [k for k in (run.config["model"], run.config.get("surrogate")) if k]
+        assert task["deps"] == expected, (run.role, key)
+        assert task["allow_other_workers"] is True and task["retries"] == 1
+        homes.setdefault(model_id(run.model), set()).update(task["workers"])
+        if run.role == DEFENSE:
+            assert task["deps"] == [train_of[model_id(run.model)]]
+    assert all(len(workers) == 1 for workers in homes.values())  # one preferred worker per model
+    assert len(set().union(*homes.values())) == 2  # two models on two workers: one each
+    assert any(r.role == TRANSFER and r.config.get("surrogate") for r in pending.values())
