@@ -268,8 +268,11 @@ def run_on_cluster(cluster: Cluster, store: RecordStore, spec: BenchSpec, runs: 
                         future.result()  # raises the run's error (the records finished so far are kept)
                     bar.update(1)
                 if progress:
+                    # never call the client while holding the lock: the event handler takes it on the
+                    # client's event loop, which that call waits for (a deadlock)
                     with lock:
-                        bar.set_postfix_str(_worker_states(client, states), refresh=True)
+                        now = dict(states)
+                    bar.set_postfix_str(_worker_states(client, now), refresh=True)
         with contextlib.suppress(Exception):
             client.unsubscribe_topic(EVENT_TOPIC)
     finally:
