@@ -195,7 +195,7 @@ def _local_cluster(workers: int, device: str, level: int):
         specs[i] = {"cls": Nanny, "options": {"nthreads": 1, "host": "127.0.0.1", "memory_limit": 0, "dashboard": False,
                                               "silence_logs": level, "env": env}}
     scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1", "port": 0, "dashboard": False,
-                                               "dashboard_address": None}}
+                                               "dashboard_address": ":0"}}  # its HTTP routes on a free port
     cluster = SpecCluster(workers=specs, scheduler=scheduler, silence_logs=level, name="hashguard")
     where = f"GPU i % {gpus} for worker i" if gpus else "1 thread each"
     return cluster, ("cuda" if gpus else device), f"a local Dask cluster of {workers} worker processes ({where})"
