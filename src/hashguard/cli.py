@@ -652,7 +652,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
                                                                and args.model_def is None and args.model is None):
         raise SystemExit("error: give exactly one of --preset NAME (quick, paper) or --grid FILE.toml "
                          "(with --model-def alone the quick preset's attacks and defenses run on your network)")
-    _check_flags(args, {"--queries": _int_flag(0, 500), "--seed": _int_flag(0, 0)})
+    _check_flags(args, {"--queries": _int_flag(0, 500), "--seed": _int_flag(0, 0), "--workers": _int_flag(1, 2),
+                        "--threads-per-run": _int_flag(1, 1)})
+    if args.workers is not None and args.scheduler is not None:
+        raise SystemExit("error: give --workers N (a local Dask cluster) or --scheduler ADDRESS (an existing one), not both")
     if args.dry_run:
         return _bench_dry_run(args)
     device = _device(args.device)
@@ -663,7 +666,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             result = run_bench(
                 spec, args.out, data_dir=args.data_dir, device=device, progress=not args.quiet,
                 log=None if args.quiet else (lambda line: print(line, file=sys.stderr)), report=not args.no_report,
-                wait=args.wait,
+                wait=args.wait, workers=args.workers, scheduler=args.scheduler, threads_per_run=args.threads_per_run,
             )
     except ValueError as err:
         raise SystemExit(f"error: {err}") from None
@@ -904,6 +907,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", action="store_true",
                    help="if another hashguard bench is running into --out, wait for it to finish (default: refuse)")
     p.add_argument("--precision", default="fp32", choices=PRECISIONS, help=PRECISION_HELP)
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="run the grid on a local Dask cluster of N worker processes (on GPUs: one GPU each); "
+                        "needs pip install 'hashguard[distributed]'")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run the grid on an existing Dask cluster (tcp://host:8786, e.g. dask-jobqueue on Slurm); "
+                        "--out must be on a file system every worker shares")
+    p.add_argument("--threads-per-run", type=int, default=None, metavar="N",
+                   help="CPU threads of each run, recorded with it (default: 1 with --workers/--scheduler, else torch's); "
+                        "equal counts give equal metrics")
     p.add_argument("--quiet", action="store_true", help="no progress bars or logs")
     p.set_defaults(func=cmd_bench)
 

@@ -33,6 +33,7 @@ from .plan import ATTACK, CONVERGENCE, DEFENSE, REATTACK, TRAIN, TRANSFER, Run, 
 from .results import SPEC_FILE, load_spec_of, open_store, protocol_of
 from .spec import BenchSpec
 from .store import RecordStore
+from .threads import check_threads, run_threads
 
 
 def machine_description(device: str = "cpu") -> str:
@@ -305,6 +306,9 @@ def run_bench(
     objects: Optional[Dict[str, Any]] = None,
     wait: bool = False,
     select: Optional[Callable[[Run], bool]] = None,
+    workers: Optional[int] = None,
+    scheduler: Optional[str] = None,
+    threads_per_run: Optional[int] = None,
 ) -> Dict[str, Any]:
     """Run every missing run of ``spec`` into ``out`` and (with ``report``) write the report.
 
@@ -317,11 +321,29 @@ def run_bench(
     ``wait``: when another process is running a grid into ``out``, wait for it to finish instead
     of raising :class:`~hashguard.errors.BusyError` (the folder is locked for the whole run).
 
-    Returns ``{"records": [...], "seconds": ..., "report": {"md": path, "html": path} or None}``.
+    ``workers``: run the grid on a local Dask cluster of that many worker processes (one thread
+    each; with ``device="cuda"``, worker ``i`` sees only GPU ``i`` modulo the GPU count).
+    ``scheduler``: run it on an existing Dask cluster (``"tcp://host:8786"``; a Slurm cluster of
+    dask-jobqueue, say). Both need ``pip install 'hashguard[distributed]'``; each run is one task
+    after the runs it needs, its record is written by the worker (``bench.distributed``).
+
+    ``threads_per_run``: the CPU threads each run computes with (torch and the retrieval kernels),
+    recorded as ``timings.threads``; runs at the same count give the same metrics wherever they
+    run. Default: 1 with ``workers`` / ``scheduler``, else the process's setting.
+
+    Returns ``{"records": [...], "seconds": ..., "report": {"md": path, "html": path} or None,
+    "ran": [keys]}`` (``ran``: the runs this call executed, the others were already recorded).
     Raises ``ValueError`` before any work for a bad grid, a missing ``data_dir`` or a results
     directory made with another hashguard version or protocol; ``OutputPathError`` /
     ``DiskFullError`` for a results directory that cannot be written; ``BusyError`` for one in use.
     """
+    threads = check_threads(threads_per_run, "threads_per_run")
+    distributed = workers is not None or scheduler is not None
+    if distributed:
+        from .distributed import check_cluster_options
+
+        check_cluster_options(workers, scheduler, objects=objects)  # dask installed, one of the two
+        threads = 1 if threads is None else threads
     spec.validate()
     spec.check_data(data_dir)
     _check_protocol_data(spec, data_dir)
@@ -333,8 +355,13 @@ def run_bench(
     check_output_dir(out, files=(SPEC_FILE, "store.json", "report.md", "report.html"),
                      subdirs=("records", "models", "protocols", "figures", "report_files"))
     hint = "wait for it (--wait) or use another --out" if objects is None else "wait for it or use another out="
-    with folder_lock(out, wait=wait, log=log, hint=hint):
-        return _run_locked(spec, out, data_dir, device, progress, log, report, objects, select)
+    with folder_lock(out, wait=wait, log=log, hint=hint):  # held here, never by the Dask workers
+        if not distributed:
+            return _run_locked(spec, out, data_dir, device, progress, log, report, objects, select, threads)
+        from .distributed import dask_cluster
+
+        with dask_cluster(workers=workers, scheduler=scheduler, device=device, log=log, quiet=not progress) as cluster:
+            return _run_locked(spec, out, data_dir, device, progress, log, report, objects, select, threads, cluster)
 
 
 def _check_protocol_data(spec: BenchSpec, data_dir: Optional[str]) -> None:
@@ -348,42 +375,65 @@ def _check_protocol_data(spec: BenchSpec, data_dir: Optional[str]) -> None:
         resolve_for(spec.protocol, load_splits(dataset, spec.seed, data_dir), topk=spec.topk, eps=spec.eps)
 
 
-def _run_locked(spec: BenchSpec, out: Path, data_dir, device, progress, log, report, objects, select) -> Dict[str, Any]:
-    store = open_store(spec, out)
-    atomic_write_json(out / SPEC_FILE, spec.to_dict())
-    runs = [r for r in plan(spec) if select is None or r.role in (TRAIN, DEFENSE) or select(r)]
-    by_key = {r.key: r for r in runs}
-    examples = example_keys(spec, runs)
+def bench_context(spec: BenchSpec, out: Path, runs, data_dir: Optional[str], device: str, progress: bool, log,
+                  objects: Optional[Dict[str, Any]] = None) -> _Context:
+    """The loaded-data context the runs of ``runs`` execute in (one per process: the grid's own,
+    or each Dask worker's), told where the weights of models the grid does not train come from."""
     ctx = _Context(spec, out, data_dir, device, progress, log, objects=objects)
-    for r in runs:  # where the weights of models the grid does not train come from
+    for r in runs:
         if r.role == TRAIN and is_external(r.model):
             in_memory = r.model["name"] in ctx.objects
             ctx.sources[r.key] = ("object", r.model["name"]) if in_memory else ("external", r.model)
         elif r.role == DEFENSE and is_external(r.model):
             ctx.sources[r.key] = ("defended", r.config["model"])
+    return ctx
 
-    machine = machine_description(device)
 
-    def run_one(config: Dict[str, Any]):
-        run = by_key[RecordStore.key_of(config)]
+def execute_run(ctx: _Context, run: Run, *, example: bool, machine: str, threads: Optional[int]):
+    """``(metrics, timings)`` of one run, computed with ``threads`` CPU threads (None: the process's
+    setting); the timings say the machine, device and thread count it ran with."""
+    with run_threads(threads) as used:
         if run.role == TRAIN:
             metrics, timings = _train(ctx, run)
         elif run.role == DEFENSE:
             metrics, timings = _defend(ctx, run)
         else:
             assert run.role in (ATTACK, CONVERGENCE, REATTACK, TRANSFER)
-            metrics, timings = _attack(ctx, run, example=run.key in examples)
-        return metrics, {**timings, "machine": machine, "device": device}
+            metrics, timings = _attack(ctx, run, example=example)
+    return metrics, {**timings, "machine": machine, "device": ctx.device, "threads": used}
 
+
+def _run_locked(spec: BenchSpec, out: Path, data_dir, device, progress, log, report, objects, select,
+                threads: Optional[int], cluster=None) -> Dict[str, Any]:
+    store = open_store(spec, out)
+    atomic_write_json(out / SPEC_FILE, spec.to_dict())
+    runs = [r for r in plan(spec) if select is None or r.role in (TRAIN, DEFENSE) or select(r)]
+    examples = example_keys(spec, runs)
+    pending = list(dict.fromkeys(r.key for r in runs if not store.has(r.config)))
     start = time.perf_counter()
-    records = run_grid(store, [r.config for r in runs], run_one, progress=progress)
+    if cluster is not None:
+        from .distributed import run_on_cluster
+
+        assert threads is not None  # run_bench gives workers one thread per run unless told otherwise
+        records = run_on_cluster(cluster, store, spec, runs, examples, data_dir=data_dir, device=device,
+                                 threads=threads, progress=progress, log=log)
+    else:
+        by_key = {r.key: r for r in runs}
+        ctx = bench_context(spec, out, runs, data_dir, device, progress, log, objects=objects)
+        machine = machine_description(device)
+
+        def run_one(config: Dict[str, Any]):
+            run = by_key[RecordStore.key_of(config)]
+            return execute_run(ctx, run, example=run.key in examples, machine=machine, threads=threads)
+
+        records = run_grid(store, [r.config for r in runs], run_one, progress=progress)
     seconds = time.perf_counter() - start
     written = None
     if report:
         from .report import write_report
 
         written = write_report(out, run_seconds=seconds)
-    return {"records": records, "seconds": seconds, "report": written}
+    return {"records": records, "seconds": seconds, "report": written, "ran": pending}
 
 
 __all__ = ["SPEC_FILE", "example_keys", "load_spec_of", "open_store", "protocol_of", "run_bench"]
