@@ -475,31 +475,35 @@ def cmd_attack_injection(args: argparse.Namespace) -> int:
         if getattr(args, flag[2:].replace("-", "_")) is not None:
             raise InputError(f"{flag} belongs to the query threat; --threat injection judges benign queries of each "
                              "target category (drop the flag)")
-    try:
-        params = _attack_params(argparse.Namespace(**{**vars(args), "targeted": True}))
-        _check_flags(args, {"--batch-size": _int_flag(1, 128), "--seed": _int_flag(0, 0)})
-        if args.queries is not None and args.queries < 1:
-            raise ValueError(f"--queries must be >= 1, got {args.queries}")
-        if args.topk is not None and args.topk < 0:
-            raise SystemExit(f"error: --topk must be >= 0 (0 = whole database), got {args.topk}")
-        model, meta, splits, _ = _load_model(args, device)
-        surrogate = None
-        if args.surrogate:
-            surrogate, s_config = load_checkpoint(args.surrogate, map_location=device)
-            if s_config.get("dataset") != meta["dataset"]:
-                raise InputError(f"surrogate {args.surrogate} was trained on {s_config.get('dataset')!r}, the victim on "
-                                 f"{meta['dataset']!r}; the injection needs one label space: use a surrogate of the "
-                                 "victim's dataset (another seed, backbone or objective is fine)")
-        record = evaluate_injection(
-            model, splits, args.method, surrogate=surrogate, targets=_target_categories(args.target_categories),
-            per_target=args.per_target if args.per_target is not None else 10,
-            source=args.source or "train", params=params,
-            radius=args.radius if args.radius is not None else 5, topk="default" if args.topk is None else args.topk,
-            queries=args.queries, mine=args.mine or 0, noise_proxy=args.noise_proxy or 0.0, seed=args.seed,
-            batch_size=args.batch_size, progress=not args.quiet,
-        )
-    except ValueError as err:
-        raise SystemExit(f"error: {err}") from None
+    params = _attack_params(argparse.Namespace(**{**vars(args), "targeted": True}))
+    _check_flags(args, {"--batch-size": _int_flag(1, 128), "--seed": _int_flag(0, 0)})
+    if args.queries is not None and args.queries < 1:
+        raise InputError(f"--queries must be >= 1, got {args.queries}")
+    if args.topk is not None and args.topk < 0:
+        raise InputError(f"--topk must be >= 0 (0 = whole database), got {args.topk}")
+    targets = _target_categories(args.target_categories)
+    # every injection option checked before anything loads (the same checks evaluate_injection makes)
+    for name, value, low in (("--radius", args.radius, 0), ("--per-target", args.per_target, 1), ("--mine", args.mine, 0)):
+        if value is not None and value < low:
+            raise InputError(f"{name} must be >= {low}, got {value}")
+    if args.noise_proxy is not None and not args.noise_proxy >= 0:
+        raise InputError(f"--noise-proxy must be >= 0 (the Gaussian std; 0 = off), got {args.noise_proxy}")
+    model, meta, splits, _ = _load_model(args, device)
+    surrogate = None
+    if args.surrogate:
+        surrogate, s_config = load_checkpoint(args.surrogate, map_location=device)
+        if s_config.get("dataset") != meta["dataset"]:
+            raise InputError(f"surrogate {args.surrogate} was trained on {s_config.get('dataset')!r}, the victim on "
+                             f"{meta['dataset']!r}; the injection needs one label space: use a surrogate of the "
+                             "victim's dataset (another seed, backbone or objective is fine)")
+    record = evaluate_injection(
+        model, splits, args.method, surrogate=surrogate, targets=targets,
+        per_target=args.per_target if args.per_target is not None else 10,
+        source=args.source or "train", params=params,
+        radius=args.radius if args.radius is not None else 5, topk="default" if args.topk is None else args.topk,
+        queries=args.queries, mine=args.mine or 0, noise_proxy=args.noise_proxy or 0.0, seed=args.seed,
+        batch_size=args.batch_size, progress=not args.quiet,
+    )
     record.update({**meta, "surrogate": args.surrogate, "device": device})
     print(table(record), file=_summary_stream(args.json))
     _write_json(args.json, record)

@@ -288,8 +288,8 @@ def evaluate_injection(
 
     # 3: the attack on the surrogate, all targets in one call
     src_index = torch.cat(chosen)
-    target_of = torch.cat([torch.full((len(ch),), c, dtype=torch.long) for c, ch in zip(target_list, chosen)])
-    ids = [int(c) * pool_x.shape[0] + int(j) for c, j in zip(target_of, src_index)]
+    target_of = torch.cat([torch.full((len(ch),), c, dtype=torch.long) for c, ch in zip(target_list, chosen, strict=True)])
+    ids = [int(c) * pool_x.shape[0] + int(j) for c, j in zip(target_of, src_index, strict=True)]
     x_src = pool_x[src_index]
     t_labels = torch.nn.functional.one_hot(target_of, n_classes).float()
     labels = pool_labels[src_index] if pool_labels is not None else torch.zeros(len(ids), n_classes)
