@@ -8,9 +8,11 @@ model F (the ``model`` given here) and evaluated on a different victim (``hashgu
 perturbed toward a target category, are added to the victim's database so that benign queries of
 that category retrieve them; :func:`hashguard.injection.evaluate_injection` (``hashguard attack
 --threat injection``) runs that protocol, with the paper's vulnerable-pair mining and
-random-noise proxy (Sec. 3) as options, for this attack and its PGD baselines. The target t is the code of one reference image carrying the target label. NAG
-looks for a perturbation that is adversarial *and* robust to random noise, which the paper shows
-transfers better:
+random-noise proxy (Sec. 3) as options, for this attack and its PGD baselines.
+
+The target t is the code of one reference image carrying the target label. NAG looks for a
+perturbation that is adversarial *and* robust to random noise, which the paper shows transfers
+better:
 
     L = l1(F(x'), t) + lambda * l1(F(clip(x' + n)), t),   n ~ U(-32/255, 32/255) per step,
 
