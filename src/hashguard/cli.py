@@ -5,6 +5,7 @@
     hashguard train --dataset mnist-mosaic --backbone cnn --hash dpsh --bits 32 --seed 0 --out model.pt
     hashguard evaluate --model model.pt [--topk K] [--json FILE]
     hashguard attack --model model.pt --method pga [--targeted] [--queries N] --json FILE
+    hashguard attack --model model.pt --method nag --threat injection [--surrogate S.pt] --json FILE
     hashguard defend --model model.pt --method saat [--epochs N] [--seed S] --out defended.pt
     hashguard bench --preset quick --out runs/quick          (or --grid my-grid.toml; --dry-run: the plan)
     hashguard status runs/quick
