@@ -2,7 +2,8 @@
 
 The two entry points most users need are importable from the package itself (loaded lazily, so
 ``import hashguard`` stays cheap): :func:`wrap_model` (give your own network the hashing-model
-contract) and :func:`evaluate_robustness` (clean, attacked and worst-case mAP in one call).
+contract) and :func:`evaluate_robustness` (clean, attacked and worst-case mAP in one call);
+:func:`evaluate_injection` measures database injection (NAG's threat model, :mod:`hashguard.injection`).
 """
 
 __version__ = "0.1.0"
@@ -10,6 +11,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "wrap_model": ("hashguard.models.wrapped", "wrap_model"),
     "evaluate_robustness": ("hashguard.robustness", "evaluate_robustness"),
+    "evaluate_injection": ("hashguard.injection", "evaluate_injection"),
 }
 
 
@@ -29,4 +31,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'hashguard' has no attribute {name!r}")
 
 
-__all__ = ["__version__", "evaluate_robustness", "wrap_model"]
+__all__ = ["__version__", "evaluate_injection", "evaluate_robustness", "wrap_model"]

@@ -5,6 +5,7 @@
     hashguard train --dataset mnist-mosaic --backbone cnn --hash dpsh --bits 32 --seed 0 --out model.pt
     hashguard evaluate --model model.pt [--topk K] [--json FILE]
     hashguard attack --model model.pt --method pga [--targeted] [--queries N] --json FILE
+    hashguard attack --model model.pt --method nag --threat injection [--surrogate S.pt] --json FILE
     hashguard defend --model model.pt --method saat [--epochs N] [--seed S] --out defended.pt
     hashguard bench --preset quick --out runs/quick          (or --grid my-grid.toml; --dry-run: the plan)
     hashguard status runs/quick
@@ -471,7 +472,80 @@ def _protocol_args(args: argparse.Namespace) -> Tuple[str, Optional[str]]:
     return name, path
 
 
+INJECTION_FLAGS = {"--per-target": "per_target", "--source": "source", "--radius": "radius", "--mine": "mine",
+                   "--noise-proxy": "noise_proxy", "--target-categories": "target_categories"}
+
+
+def _target_categories(text: Optional[str]):
+    """``--target-categories``: None (all), a count ``N``, or a list ``0,3,5``."""
+    if text is None:
+        return None
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise InputError(f"--target-categories takes a count (e.g. 5) or category indices (e.g. 0,3,5), got {text!r}") from None
+    return values[0] if "," not in text and len(values) == 1 else values
+
+
+def cmd_attack_injection(args: argparse.Namespace) -> int:
+    """``hashguard attack --threat injection``: poisoned images appended to the victim's database in
+    memory; benign queries of each target category judged (:mod:`hashguard.injection`)."""
+    from .injection import evaluate_injection, table
+    from .models import load_checkpoint
+
+    _check_json_out(args.json)
+    device = _device(args.device)
+    for flag in ("--protocol", "--protocol-file", "--early-stop"):
+        if getattr(args, flag[2:].replace("-", "_")) is not None:
+            raise InputError(f"{flag} belongs to the query threat; --threat injection judges benign queries of each "
+                             "target category (drop the flag)")
+    params = _attack_params(argparse.Namespace(**{**vars(args), "targeted": True}))
+    _check_flags(args, {"--batch-size": _int_flag(1, 128), "--seed": _int_flag(0, 0)})
+    if args.queries is not None and args.queries < 1:
+        raise InputError(f"--queries must be >= 1, got {args.queries}")
+    if args.topk is not None and args.topk < 0:
+        raise InputError(f"--topk must be >= 0 (0 = whole database), got {args.topk}")
+    targets = _target_categories(args.target_categories)
+    # every injection option checked before anything loads (the same checks evaluate_injection makes)
+    for name, value, low in (("--radius", args.radius, 0), ("--per-target", args.per_target, 1), ("--mine", args.mine, 0)):
+        if value is not None and value < low:
+            raise InputError(f"{name} must be >= {low}, got {value}")
+    if args.noise_proxy is not None and not args.noise_proxy >= 0:
+        raise InputError(f"--noise-proxy must be >= 0 (the Gaussian std; 0 = off), got {args.noise_proxy}")
+    model, meta, splits, _ = _load_model(args, device)
+    surrogate = None
+    if args.surrogate:
+        surrogate, s_config = load_checkpoint(args.surrogate, map_location=device)
+        if s_config.get("dataset") != meta["dataset"]:
+            raise InputError(f"surrogate {args.surrogate} was trained on {s_config.get('dataset')!r}, the victim on "
+                             f"{meta['dataset']!r}; the injection needs one label space: use a surrogate of the "
+                             "victim's dataset (another seed, backbone or objective is fine)")
+    record = evaluate_injection(
+        model, splits, args.method, surrogate=surrogate, targets=targets,
+        per_target=args.per_target if args.per_target is not None else 10,
+        source=args.source or "train", params=params,
+        radius=args.radius if args.radius is not None else 5, topk="default" if args.topk is None else args.topk,
+        queries=args.queries, mine=args.mine or 0, noise_proxy=args.noise_proxy or 0.0, seed=args.seed,
+        batch_size=args.batch_size, progress=not args.quiet,
+    )
+    record.update({**meta, "surrogate": args.surrogate, "device": device})
+    print(table(record), file=_summary_stream(args.json))
+    _write_json(args.json, record)
+    return 0
+
+
 def cmd_attack(args: argparse.Namespace) -> int:
+    from .injection import check_threat
+
+    if check_threat(args.threat) == "injection":
+        return cmd_attack_injection(args)
+    given = [flag for flag, key in INJECTION_FLAGS.items() if getattr(args, key) is not None]
+    if given:
+        raise InputError(f"{', '.join(given)} apply only with --threat injection; add --threat injection or drop them")
+    return cmd_attack_query(args)
+
+
+def cmd_attack_query(args: argparse.Namespace) -> int:
     from .bench.protocol import protocol_path, run_attack
     from .bench.protocols import resolve_for
     from .models import load_checkpoint
@@ -850,6 +924,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eps", default=None, help="L-inf budget in pixel units, e.g. 8/255 (default 8/255)")
     p.add_argument("--seed", type=int, default=0, help="seed of queries, targets and random starts")
     p.add_argument("--surrogate", default=None, help="optimise on this checkpoint, evaluate on --model (transfer)")
+    p.add_argument("--threat", default="query", choices=["query", "injection"],
+                   help="query: perturb the queries (default); injection: perturb the attacker's own images toward "
+                        "a target category and append them to the victim's database in memory (NAG's threat model)")
+    g = p.add_argument_group("database injection (--threat injection)")
+    g.add_argument("--target-categories", default=None, metavar="N|LIST",
+                   help="target categories: a count drawn by the seed, or indices such as 0,3,5 (default: all)")
+    g.add_argument("--per-target", type=int, default=None, help="poisoned images per target category (default 10)")
+    g.add_argument("--source", default=None, choices=["train", "noise"],
+                   help="the attacker's images: train (in-distribution, default) or noise (out-of-distribution)")
+    g.add_argument("--radius", type=int, default=None, help="Hamming radius of the radius success (default 5, NAG's code)")
+    g.add_argument("--mine", type=int, default=None,
+                   help="vulnerable-pair mining: draw M x --per-target candidates, keep the nearest to the target code "
+                        "on the surrogate (default 0: off)")
+    g.add_argument("--noise-proxy", type=float, default=None, metavar="STD",
+                   help="Gaussian-noise proxy: craft 2x, keep the poisoned images still retrieved on the surrogate "
+                        "under noise of this std (default 0: off)")
     p.add_argument("--early-stop", choices=["none", "code", "ap"], default=None,
                    help="stop a query once its code reaches the goal or its AP reaches 0 (1 if targeted)")
     p.add_argument("--param", type=_param, action="append", metavar="KEY=VALUE",

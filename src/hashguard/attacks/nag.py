@@ -4,9 +4,15 @@ retrieval systems"), Sec. 4 and the public code (docs/methods.md#nag).
 
 Threat model: black-box transfer, L-inf, targeted. The perturbation is optimised on a surrogate
 model F (the ``model`` given here) and evaluated on a different victim (``hashguard attack
---surrogate``). The target t is the code of one reference image carrying the target label. NAG
-looks for a perturbation that is adversarial *and* robust to random noise, which the paper shows
-transfers better:
+--surrogate``). The paper's own setting (Sec. 1) is *database injection*: the attacker's images,
+perturbed toward a target category, are added to the victim's database so that benign queries of
+that category retrieve them; :func:`hashguard.injection.evaluate_injection` (``hashguard attack
+--threat injection``) runs that protocol, with the paper's vulnerable-pair mining and
+random-noise proxy (Sec. 3) as options, for this attack and its PGD baselines.
+
+The target t is the code of one reference image carrying the target label. NAG looks for a
+perturbation that is adversarial *and* robust to random noise, which the paper shows transfers
+better:
 
     L = l1(F(x'), t) + lambda * l1(F(clip(x' + n)), t),   n ~ U(-32/255, 32/255) per step,
 
