@@ -512,6 +512,7 @@ def cmd_attack_injection(args: argparse.Namespace) -> int:
             raise InputError(f"{name} must be >= {low}, got {value}")
     if args.noise_proxy is not None and not args.noise_proxy >= 0:
         raise InputError(f"--noise-proxy must be >= 0 (the Gaussian std; 0 = off), got {args.noise_proxy}")
+    precision = _precision(args, device)  # checked before the models load
     model, meta, splits, _ = _load_model(args, device)
     surrogate = None
     if args.surrogate:
@@ -520,15 +521,16 @@ def cmd_attack_injection(args: argparse.Namespace) -> int:
             raise InputError(f"surrogate {args.surrogate} was trained on {s_config.get('dataset')!r}, the victim on "
                              f"{meta['dataset']!r}; the injection needs one label space: use a surrogate of the "
                              "victim's dataset (another seed, backbone or objective is fine)")
-    record = evaluate_injection(
-        model, splits, args.method, surrogate=surrogate, targets=targets,
-        per_target=args.per_target if args.per_target is not None else 10,
-        source=args.source or "train", params=params,
-        radius=args.radius if args.radius is not None else 5, topk="default" if args.topk is None else args.topk,
-        queries=args.queries, mine=args.mine or 0, noise_proxy=args.noise_proxy or 0.0, seed=args.seed,
-        batch_size=args.batch_size, progress=not args.quiet,
-    )
-    record.update({**meta, "surrogate": args.surrogate, "device": device})
+    with precision:
+        record = evaluate_injection(
+            model, splits, args.method, surrogate=surrogate, targets=targets,
+            per_target=args.per_target if args.per_target is not None else 10,
+            source=args.source or "train", params=params,
+            radius=args.radius if args.radius is not None else 5, topk="default" if args.topk is None else args.topk,
+            queries=args.queries, mine=args.mine or 0, noise_proxy=args.noise_proxy or 0.0, seed=args.seed,
+            batch_size=args.batch_size, progress=not args.quiet,
+        )
+    record.update({**meta, "surrogate": args.surrogate, "device": device, "precision": args.precision})
     print(table(record), file=_summary_stream(args.json))
     _write_json(args.json, record)
     return 0
