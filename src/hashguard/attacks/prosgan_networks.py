@@ -460,6 +460,7 @@ def train_prosgan(
             steps = min(steps, int(config.batches_per_epoch))
         bar = scope.enter_context(tqdm(total=int(config.epochs) * steps, desc="training ProS-GAN", disable=not progress))
         history: List[Dict[str, Any]] = []
+        G.history = history  # filled epoch by epoch (on_epoch sees the epochs so far)
         for epoch in range(1, int(config.epochs) + 1):
             order = torch.randperm(n, generator=generator)
             sums = {k: torch.zeros((), device=device) for k in ("loss_g", "hash", "rec", "adv", "loss_d")}
