@@ -6,9 +6,8 @@ maps a target label ``y_t`` to a semantic representation ``r_t`` and a prototype
 conditional generator ``G(x, r_t)`` turns an image into an adversarial image whose hash code
 should equal ``p = sign(h_t)``; a discriminator ``D`` keeps the generated images realistic and of
 the target category. This module holds the two networks, the training loop and the generation
-function. It follows the paper and the authors' public code (xunguangwang/ProS-GAN,
-``model/module.py`` and ``model/target_attack_gan.py``, read for behaviour only; see
-shared/reference/METHODS.md section 1.4).
+function. It follows the paper and the authors' public code (xunguangwang/ProS-GAN, read for
+behaviour only; see docs/methods.md#pros-gan).
 
 Architecture (any square image size divisible by 4, at least 8):
 
