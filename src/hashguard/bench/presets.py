@@ -14,8 +14,9 @@
     56 px that one costs about 20 s per batch of 24 on one CPU core) trained 2 x 10 batches of 24
     images at lr 5e-3 (the paper: 100 epochs of the whole training split at 1e-4), about 2 s of CPU
     per batch. Measured on the quick model (issue 13, benchmarks/prosgan_curve.py): 20 to 30 such
-    batches leave the t-MAP at the benign queries' (26.6 -> 26.7), whatever the lr (1e-3 to 2e-2),
-    so ProS-GAN is far from converged here and the report flags it. The report's rows show these counts.
+    batches leave the t-MAP at the benign queries' (26.6 -> 26.7), whatever the lr (1e-3 to 2e-2;
+    even the hash term alone gains only 4 points after 60 batches), so ProS-GAN is far from
+    converged here and the report flags it. The report's rows show these counts.
 ``paper``
     The papers' grid (PgA Table 1, SAAT Tables II-IV): FLICKR-25K, NUS-WIDE and MS-COCO read from
     ``--data-dir``; AlexNet and VGG11 from ImageNet weights; DPH, DPSH, HashNet and CSQ; 16, 32 and 64
