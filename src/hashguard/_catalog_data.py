@@ -84,15 +84,19 @@ CATALOG: Dict[str, List[Dict[str, Any]]] = {'attacks': [{'name': 'dhta',
               'fixed_steps': True,
               'defaults': {'eps': 0.03137254901960784,
                            'steps': 1,
+                           'bound': 'none',
                            'gan': {'epochs': 100,
                                    'batch_size': 24,
                                    'lr': 0.0001,
                                    'rec_weight': 50.0,
-                                   'hash_weight': 1.0,
+                                   'hash_weight': 5.0,
                                    'adv_weight': 1.0,
                                    'd_every': 3,
                                    'batches_per_epoch': None,
-                                   'width': 32,
+                                   'width': 64,
+                                   'res_blocks': 6,
+                                   'label_channels': 128,
+                                   'target_rule': 'any',
                                    'seed': 0},
                            'prototype': {'loss': 'circle',
                                          'epochs': 100,
@@ -284,6 +288,10 @@ CATALOG: Dict[str, List[Dict[str, Any]]] = {'attacks': [{'name': 'dhta',
                 'anchor_source': 'train',
                 'eps': 0.03137254901960784,
                 'step': 0.00392156862745098,
+                'attack_params': {'prosgan': {'bound': 'tanh'}},
+                'attack_params_why': "every attack's images must lie inside the eps-ball "
+                                     '(docs/design.md#evaluation-protocol): ProS-GAN runs x + eps * tanh(G), trained '
+                                     'with that bound (attacks.prosgan)',
                 'provenance': {'topk': "each dataset's cut-off (hashguard list datasets)",
                                'queries': "hashguard's default (docs/design.md#evaluation-protocol)",
                                'target_rule': "hashguard's default (docs/design.md#evaluation-protocol)",
@@ -310,6 +318,10 @@ CATALOG: Dict[str, List[Dict[str, Any]]] = {'attacks': [{'name': 'dhta',
                 'anchor_source': 'train',
                 'eps': 0.03137254901960784,
                 'step': 0.00392156862745098,
+                'attack_params': {'prosgan': {'bound': 'tanh'}},
+                'attack_params_why': "every attack's images must lie inside the eps-ball "
+                                     '(docs/design.md#evaluation-protocol): ProS-GAN runs x + eps * tanh(G), trained '
+                                     'with that bound (attacks.prosgan)',
                 'provenance': {'topk': 'PgA Sec. 4.1 (metrics): MAP on the top 5,000 results, following Bai et al. '
                                        '2020',
                                'queries': 'not stated (PgA Sec. 4.1 gives the query split, not how many are '
@@ -336,6 +348,10 @@ CATALOG: Dict[str, List[Dict[str, Any]]] = {'attacks': [{'name': 'dhta',
                 'anchor_source': 'database',
                 'eps': 0.03137254901960784,
                 'step': 0.00392156862745098,
+                'attack_params': {'prosgan': {'bound': 'tanh'}},
+                'attack_params_why': "every attack's images must lie inside the eps-ball "
+                                     '(docs/design.md#evaluation-protocol): ProS-GAN runs x + eps * tanh(G), trained '
+                                     'with that bound (attacks.prosgan)',
                 'provenance': {'topk': 'SAAT Sec. IV-A 4) Protocols: MAP on the top 5000 results from the database',
                                'queries': "not stated (SAAT Sec. IV-A 1) gives the query split only): hashguard's "
                                           '500',
@@ -363,6 +379,10 @@ CATALOG: Dict[str, List[Dict[str, Any]]] = {'attacks': [{'name': 'dhta',
                 'anchor_source': 'train',
                 'eps': 0.039,
                 'step': 0.00392156862745098,
+                'attack_params': {'prosgan': {'bound': 'tanh'}},
+                'attack_params_why': "every attack's images must lie inside the eps-ball "
+                                     '(docs/design.md#evaluation-protocol): ProS-GAN runs x + eps * tanh(G), trained '
+                                     'with that bound (attacks.prosgan)',
                 'provenance': {'topk': 'SDHA Sec. 4 (evaluation): MAP on the top-1000 retrieved images, as HAG',
                                'queries': 'SDHA Sec. 4 (datasets): 100 queries reserved at random from each testing '
                                           'set',
@@ -389,6 +409,9 @@ CATALOG: Dict[str, List[Dict[str, Any]]] = {'attacks': [{'name': 'dhta',
                 'anchor_source': 'train',
                 'eps': 0.03137254901960784,
                 'step': 0.00392156862745098,
+                'attack_params': {'prosgan': {'bound': 'none'}},
+                'attack_params_why': 'ProS-GAN Sec. 3-4: the generator has no L-inf budget (imperceptibility from '
+                                     'the reconstruction loss; Table 2 reports the RMSE, as the records do)',
                 'provenance': {'topk': 'ProS-GAN Sec. 4.1: t-MAP calculated on all retrieved images from the '
                                        'database',
                                'queries': "not stated (Sec. 4.1 gives the query split only): hashguard's 500",
@@ -416,6 +439,10 @@ CATALOG: Dict[str, List[Dict[str, Any]]] = {'attacks': [{'name': 'dhta',
                 'anchor_source': 'database',
                 'eps': 0.03137254901960784,
                 'step': 0.00392156862745098,
+                'attack_params': {'prosgan': {'bound': 'tanh'}},
+                'attack_params_why': "every attack's images must lie inside the eps-ball "
+                                     '(docs/design.md#evaluation-protocol): ProS-GAN runs x + eps * tanh(G), trained '
+                                     'with that bound (attacks.prosgan)',
                 'provenance': {'topk': "DHTA: top 1,000 on ImageNet; DHTA-master's evaluation uses k = 1000 on every "
                                        'dataset (docs/methods.md#map-conventions)',
                                'queries': "DHTA-master's reproduce/attack_query_index.txt: 100 query images",

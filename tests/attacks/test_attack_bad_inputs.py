@@ -17,7 +17,8 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 EPS = 0.1
 TINY_PROTOTYPE = {"epochs": 1, "steps_per_epoch": 20, "hidden": 32, "lr": 1e-3}
 PARAMS = {"tha": {"steps": 3, "prototype": TINY_PROTOTYPE},
-          "prosgan": {"prototype": TINY_PROTOTYPE, "gan": {"epochs": 1, "width": 8}}}
+          "prosgan": {"prototype": TINY_PROTOTYPE, "gan": {"epochs": 1, "width": 8, "res_blocks": 1, "label_channels": 8},
+                      "bound": "tanh"}}  # the eps-ball variant (the paper's "none" has no budget)
 CASES = [
     pytest.param(name, targeted, id=f"{name}-{'targeted' if targeted else 'untargeted'}")
     for name in list_attacks()

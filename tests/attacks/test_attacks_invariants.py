@@ -27,7 +27,10 @@ TINY_PROTOTYPE = {"epochs": 1, "steps_per_epoch": 50, "hidden": 64, "lr": 1e-3}
 DEFAULT_PARAMS = {"steps": 10}
 ATTACK_PARAMS = {
     "tha": {"steps": 10, "prototype": TINY_PROTOTYPE},
-    "prosgan": {"prototype": TINY_PROTOTYPE, "gan": {"epochs": 2, "width": 8}},  # one forward pass: no steps
+    # one forward pass: no steps; the eps-ball variant (the default "none" is the paper's unbounded
+    # generator, checked below for [0, 1] and its reported perceptibility)
+    "prosgan": {"prototype": TINY_PROTOTYPE, "gan": {"epochs": 10, "lr": 3e-3, "width": 8, "res_blocks": 1, "label_channels": 8},
+                "bound": "tanh"},
 }
 
 # (method, targeted) pairs whose output visibly depends on the seed beyond ``random_start``: one
@@ -91,6 +94,22 @@ def test_stays_in_budget_and_image_range(victim, fitted, name, targeted):
     assert float(result.x_adv.min()) >= 0.0 and float(result.x_adv.max()) <= 1.0
     assert torch.isfinite(result.x_adv).all()
     assert float((result.x_adv - x).abs().max()) > 0, "the attack returned the clean images"
+
+
+def test_unbounded_prosgan_stays_in_image_range_and_reports_its_perceptibility(victim):
+    """bound="none" (the paper) has no eps-ball: the images stay in [0, 1] and the result says how far they went."""
+    attack = build(victim, "prosgan", True, bound="none")
+    x = victim["x"][:N_SMALL]
+    result = call(attack, victim, True)
+    assert float(result.x_adv.min()) >= 0.0 and float(result.x_adv.max()) <= 1.0
+    d = (result.x_adv - x).flatten(1).double()
+    extra = result.extra
+    assert extra["bound"] == "none"
+    assert extra["rmse"] == pytest.approx(float(d.pow(2).mean(1).mean().sqrt()), rel=1e-6)
+    assert extra["l2"] == pytest.approx(float(d.norm(dim=1).mean()), rel=1e-6)
+    assert extra["linf"] == pytest.approx(float(d.abs().amax(1).mean()), rel=1e-6)
+    assert extra["linf_max"] == pytest.approx(float(d.abs().max()), rel=1e-6)
+    assert extra["linf_max"] > EPS  # an untrained-ish generator is not held inside the ball
 
 
 @pytest.mark.parametrize("name, targeted", CASES)

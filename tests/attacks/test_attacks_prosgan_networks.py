@@ -1,4 +1,5 @@
-"""ProS-GAN networks and training: shapes, projection, learning signal, victim hygiene, determinism."""
+"""ProS-GAN networks and training: shapes (also at 224 px), the two bounds, learning signal, targets,
+victim hygiene, determinism."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from hashguard.attacks.prosgan_networks import (
     ProsGANConfig,
     ProsGANDiscriminator,
     ProsGANGenerator,
+    draw_training_targets,
+    label_upsamplings,
     prosgan_generate,
     train_prosgan,
 )
@@ -57,7 +60,7 @@ def make_victim(train, seed: int = 0):
 
 
 def fast_config(**overrides) -> ProsGANConfig:
-    settings = dict(epochs=1, width=8, lr=1e-3, hash_weight=5.0, rec_weight=50.0)
+    settings = dict(epochs=1, width=8, res_blocks=1, label_channels=8, lr=1e-3)
     settings.update(overrides)
     return ProsGANConfig(**settings)
 
@@ -74,10 +77,11 @@ def pool():
 
 @pytest.fixture(scope="module")
 def trained(single_thread, splits, pool):
-    """A victim, the stand-in prototype and a generator trained for 5 epochs against them."""
+    """A victim, the stand-in prototype and a tanh-bounded generator trained for 8 epochs against them."""
     model = make_victim(splits.train)
     proto = StandInPrototype()
-    G = train_prosgan(model, splits.train, proto, label_pool=pool, eps=EPS, config=fast_config(epochs=5))
+    G = train_prosgan(model, splits.train, proto, label_pool=pool, eps=EPS, bound="tanh",
+                      config=fast_config(epochs=8, lr=2e-3))
     return model, proto, G
 
 
@@ -87,27 +91,49 @@ def trained(single_thread, splits, pool):
 @pytest.mark.parametrize("size", [16, 56])
 def test_generator_and_discriminator_shapes(size):
     torch.manual_seed(0)
-    G = ProsGANGenerator(FEATURES, size, width=8)
+    G = ProsGANGenerator(FEATURES, size, width=8, res_blocks=2, label_channels=8)
     D = ProsGANDiscriminator(CLASSES, size, width=8)
     x = torch.rand(3, 3, size, size)
     feature = torch.randn(3, FEATURES)
     with torch.no_grad():
         x_t = G.decode_label(feature)
+        t = G.raw(x, feature)
         fake = G(x, feature)
         out = D(fake)
     assert x_t.shape == (3, 3, size, size)
-    assert fake.shape == x.shape
+    assert t.shape == fake.shape == x.shape
+    assert float(t.min()) >= -1.0 and float(t.max()) <= 1.0
+    torch.testing.assert_close(fake, (t + 1) / 2)
     assert float(fake.min()) >= 0.0 and float(fake.max()) <= 1.0
-    assert out.shape == (3, CLASSES + 1)
-    assert float(out.min()) > 0.0 and float(out.max()) < 1.0
+    assert out.shape == (3, CLASSES + 1)  # raw LSGAN scores: no Sigmoid
 
 
-def test_discriminator_uses_spectral_norm_and_at_least_two_strided_layers():
-    D = ProsGANDiscriminator(CLASSES, 8, width=4)
+def test_discriminator_is_a_spectral_norm_patchgan_with_a_raw_c_plus_1_head():
+    for size, layers, kernel in ((8, 1, 4), (28, 2, 7), (56, 3, 7), (32, 2, 8)):
+        D = ProsGANDiscriminator(CLASSES, size, width=4)
+        convs = [m for m in D.modules() if isinstance(m, nn.Conv2d)]
+        assert len(convs) == layers + 1
+        assert all(hasattr(c, "parametrizations") and "weight" in c.parametrizations for c in convs[:-1])
+        assert convs[-1].kernel_size == (kernel, kernel) and convs[-1].bias is None
+        assert convs[-1].out_channels == CLASSES + 1
+
+
+def test_architecture_at_224_pixels_is_the_papers():
+    """The paper's code at 224 px: label decoder FC -> 128 x 14 x 14 and 4 up-convolutions (not a
+    ~100 M-weight FC), width 64, 6 residual blocks; discriminator of 5 stride-2 layers + a 7x7 head."""
+    G = ProsGANGenerator(512, 224)
+    assert label_upsamplings(224) == 4 and label_upsamplings(56) == 2 and label_upsamplings(16) == 0
+    label_weights = sum(p.numel() for m in (G.label_fc, G.label_up, G.label_out) for p in m.parameters())
+    assert label_weights < 14_000_000  # 512 * 128 * 14 * 14 + biases + the up-convolutions
+    assert G.label_fc[0].out_features == 128 * 14 * 14
+    assert sum(isinstance(m, nn.ConvTranspose2d) for m in G.label_up.modules()) == 4
+    assert G.width == 64 and G.res_blocks == 6
+    assert sum(p.numel() for p in G.parameters()) < 25_000_000
+    D = ProsGANDiscriminator(38, 224)
     convs = [m for m in D.modules() if isinstance(m, nn.Conv2d)]
-    assert len(convs) == 3  # two stride-2 layers (8 -> 4 -> 2) and the final 2x2 convolution
-    assert all(hasattr(c, "parametrizations") and "weight" in c.parametrizations for c in convs)
-    assert convs[-1].kernel_size == (2, 2)
+    assert len(convs) == 6 and convs[0].out_channels == 64 and convs[-1].kernel_size == (7, 7)
+    with torch.no_grad():  # the label map reaches the image size exactly
+        assert G.decode_label(torch.randn(1, 512)).shape == (1, 3, 224, 224)
 
 
 @pytest.mark.parametrize("size", [4, 18, 0])
@@ -130,15 +156,15 @@ def test_generator_rejects_mismatched_inputs():
 
 
 @pytest.mark.parametrize("eps", [8 / 255, 0.0])
-def test_generate_projects_into_eps_ball_and_leaves_x_untouched(eps, pool):
+def test_tanh_bound_stays_in_eps_ball_and_leaves_x_untouched(eps, pool):
     torch.manual_seed(0)
-    G = ProsGANGenerator(FEATURES, 16, width=4).train()
+    G = ProsGANGenerator(FEATURES, 16, width=4, res_blocks=1, label_channels=4).train()
     proto = StandInPrototype().train()
     x = torch.rand(5, 3, 16, 16)
     x[0] = 0.0
     x[1] = 1.0  # the [0, 1] clamp matters at the borders
     clean = x.clone()
-    x_adv = prosgan_generate(G, proto, x, pool[torch.tensor([0, 1, 2, 3, 0])], eps=eps, batch_size=2)
+    x_adv = prosgan_generate(G, proto, x, pool[torch.tensor([0, 1, 2, 3, 0])], eps=eps, bound="tanh", batch_size=2)
     assert torch.equal(x, clean)
     assert x_adv.shape == x.shape and x_adv.dtype == x.dtype
     assert float((x_adv - x).abs().max()) <= eps + 1e-6
@@ -146,15 +172,19 @@ def test_generate_projects_into_eps_ball_and_leaves_x_untouched(eps, pool):
     assert G.training and proto.training  # modes restored
 
 
-def test_generate_without_eps_returns_the_generator_output(pool):
+def test_unbounded_generation_is_the_generator_output_in_unit_range(pool):
     torch.manual_seed(0)
-    G = ProsGANGenerator(FEATURES, 16, width=4).eval()
+    G = ProsGANGenerator(FEATURES, 16, width=4, res_blocks=1, label_channels=4).eval()
     proto = StandInPrototype()
     x = torch.rand(4, 3, 16, 16)
     labels = pool[[0, 1, 2, 3]]
     with torch.no_grad():
         expected = G(x, proto(labels)[0])
-    torch.testing.assert_close(prosgan_generate(G, proto, x, labels, eps=None), expected)
+    for eps in (None, 8 / 255):  # the paper's bound ignores eps
+        x_adv = prosgan_generate(G, proto, x, labels, eps=eps, bound="none")
+        torch.testing.assert_close(x_adv, expected)
+        assert float(x_adv.min()) >= 0.0 and float(x_adv.max()) <= 1.0
+    assert float((x_adv - x).abs().max()) > 8 / 255  # an untrained G is far from x: no hidden clamp
 
 
 def test_generate_rejects_bad_inputs(pool):
@@ -167,6 +197,10 @@ def test_generate_rejects_bad_inputs(pool):
         prosgan_generate(G, proto, x * 2, pool)
     with pytest.raises(ValueError, match="eps"):
         prosgan_generate(G, proto, x, pool, eps=-0.1)
+    with pytest.raises(ValueError, match="needs eps"):
+        prosgan_generate(G, proto, x, pool, eps=None, bound="tanh")
+    with pytest.raises(ValueError, match="bound must be"):
+        prosgan_generate(G, proto, x, pool, bound="clip")
 
 
 # ----------------------------------------------------------------------------------------- training
@@ -181,14 +215,14 @@ def test_training_moves_victim_codes_towards_the_target(trained, splits, pool):
     # the untrained generator: same seeded initialisation as inside train_prosgan
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        G0 = ProsGANGenerator(FEATURES, 16, width=8)
+        G0 = ProsGANGenerator(FEATURES, 16, width=8, res_blocks=1, label_channels=8)
 
     def j_ham(images):
         with torch.no_grad():
             return float(1 - (model(images) * target).mean())
 
-    start = j_ham(prosgan_generate(G0, proto, x, labels, eps=EPS))
-    x_adv = prosgan_generate(G, proto, x, labels, eps=EPS)
+    start = j_ham(prosgan_generate(G0, proto, x, labels, eps=EPS, bound="tanh"))
+    x_adv = prosgan_generate(G, proto, x, labels, eps=EPS, bound="tanh")
     assert float((x_adv - x).abs().max()) <= EPS + 1e-6
     assert j_ham(x_adv) < start - 0.1
     assert j_ham(x_adv) < j_ham(x) - 0.1
@@ -197,10 +231,39 @@ def test_training_moves_victim_codes_towards_the_target(trained, splits, pool):
     assert adv_agreement > clean_agreement + 0.1
 
     history = G.history
-    assert [h["epoch"] for h in history] == [1, 2, 3, 4, 5]
+    assert [h["epoch"] for h in history] == list(range(1, 9))
     assert set(history[0]) >= {"epoch", "loss_g", "loss_d", "hash", "rec"}
     assert history[-1]["hash"] < history[0]["hash"]
     assert not G.training
+
+
+def test_unbounded_training_reaches_the_target_and_stays_close_to_x(splits, pool):
+    """The paper's setting: no budget; the reconstruction term alone keeps x_adv near x."""
+    model = make_victim(splits.train)
+    proto = StandInPrototype()
+    G = train_prosgan(model, splits.train, proto, label_pool=pool, bound="none", eps=None,
+                      config=fast_config(epochs=5))
+    x = splits.query.batch(slice(0, 40))
+    labels = pool[torch.arange(40) % CLASSES]
+    target = proto.target_code(labels)
+    x_adv = prosgan_generate(G, proto, x, labels, bound="none")
+    assert float(x_adv.min()) >= 0.0 and float(x_adv.max()) <= 1.0
+    clean_agreement = float((model.encode(x) == target).float().mean())
+    adv_agreement = float((model.encode(x_adv) == target).float().mean())
+    assert adv_agreement > clean_agreement + 0.1
+    assert G.history[-1]["rec"] < G.history[0]["rec"]  # the reconstruction term pulls G(x) towards x
+
+
+def test_training_targets_follow_the_rule():
+    pool = torch.tensor([[1.0, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0]])
+    y = torch.tensor([[1.0, 0, 0]] * 200 + [[1.0, 1, 1]] * 5)
+    g = torch.Generator().manual_seed(0)
+    anyrule = draw_training_targets(y, pool, "any", g)
+    assert (anyrule[:200] @ y[0] > 0).any()  # the public code's rule lets targets share labels
+    zero = draw_training_targets(y, pool, "zero-overlap", g)
+    assert ((zero[:200] @ y[0]) == 0).all()
+    assert {tuple(r.tolist()) for r in zero[:200]} == {(0.0, 1.0, 0.0), (0.0, 0.0, 1.0)}
+    assert zero[200:].shape == (5, 3)  # a source overlapping every row falls back to any row
 
 
 def test_training_restores_the_victim(splits, pool):
@@ -228,6 +291,10 @@ def test_training_is_deterministic_and_leaves_the_global_rng_alone(splits, pool)
     a = train_prosgan(model, splits.train, proto, label_pool=pool, eps=EPS, config=config).state_dict()
     assert torch.equal(torch.random.get_rng_state(), rng)
     b = train_prosgan(model, splits.train, proto, label_pool=pool, eps=EPS, config=config).state_dict()
+    zero = fast_config(batch_size=60, target_rule="zero-overlap")  # the target draw is seeded too
+    z1 = train_prosgan(model, splits.train, proto, label_pool=pool, eps=EPS, bound="tanh", config=zero).state_dict()
+    z2 = train_prosgan(model, splits.train, proto, label_pool=pool, eps=EPS, bound="tanh", config=zero).state_dict()
+    assert all(torch.equal(z1[k], z2[k]) for k in z1)
     c = train_prosgan(model, splits.train, proto, label_pool=pool, eps=EPS, config=fast_config(batch_size=60, seed=1))
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -274,6 +341,9 @@ def test_learning_rate_is_constant_then_decays_linearly():
         (ProsGANConfig(d_every=0), "d_every"),
         (ProsGANConfig(lr=0.0), "lr"),
         (ProsGANConfig(batches_per_epoch=0), "batches_per_epoch"),
+        (ProsGANConfig(res_blocks=-1), "res_blocks"),
+        (ProsGANConfig(label_channels=0), "label_channels"),
+        (ProsGANConfig(target_rule="overlap"), "target_rule"),
     ],
 )
 def test_training_rejects_bad_configs(splits, pool, config, message):
@@ -292,6 +362,8 @@ def test_training_rejects_bad_inputs(splits, pool):
         train_prosgan(model, splits.train, proto, label_pool=torch.ones(CLASSES), config=fast_config())
     with pytest.raises(ValueError, match="eps"):
         train_prosgan(model, splits.train, proto, label_pool=pool, eps=-1.0, config=fast_config())
+    with pytest.raises(ValueError, match="bound must be"):
+        train_prosgan(model, splits.train, proto, label_pool=pool, bound="clip", config=fast_config())
     odd = TensorImageDataset(torch.zeros(6, 3, 18, 18, dtype=torch.uint8), splits.train.labels[:6])
     with pytest.raises(ValueError, match="divisible by 4"):
         train_prosgan(model, odd, proto, label_pool=pool, config=fast_config())

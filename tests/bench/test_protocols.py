@@ -122,6 +122,33 @@ def test_database_anchors_come_from_the_database_codes(tiny_victim, monkeypatch)
     assert isinstance(seen[-1], Knowledge) and "protocol" not in record
 
 
+def test_prosgan_bound_is_tanh_in_eps_ball_protocols_and_the_papers_none_under_its_own(tiny_victim):
+    """Every protocol but ``prosgan`` keeps images in the eps-ball: ProS-GAN runs x + eps * tanh there;
+    ``prosgan`` runs the paper's unbounded generator and records its perceptibility. A user's bound wins."""
+    assert all(p.params_for("prosgan") == {"bound": "tanh"} for name, p in PROTOCOLS.items() if name != "prosgan")
+    assert PROTOCOLS["prosgan"].params_for("prosgan") == {"bound": "none"}
+    assert PROTOCOLS["default"].params_for("pga") == {} and "eps-ball" in PROTOCOLS["default"].attack_params_why
+    assert PROTOCOLS["default"].describe()["attack_params"] == {"prosgan": {"bound": "tanh"}}
+    splits, model = tiny_victim
+    tiny = {"prototype": {"epochs": 1, "steps_per_epoch": 5, "hidden": 16},
+            "gan": {"epochs": 1, "width": 4, "res_blocks": 0, "label_channels": 4, "batches_per_epoch": 2}}
+    common = dict(targeted=True, n_queries=6, seed=0, return_details=True)
+    eps = 8 / 255
+    for protocol, bound in ((None, "tanh"), ({"protocol": "default"}, "tanh"),
+                            ({"protocol": "prosgan", "target_rule": "any"}, "none")):
+        record, details = run_attack(model, splits, "prosgan", params={"eps": eps, **tiny}, protocol=protocol, **common)
+        assert record["params"]["bound"] == bound and record["bound"] == bound
+        assert {"rmse", "l2", "linf", "linf_max"} <= set(record)
+        delta = (details["result"].x_adv - details["x"]).abs().max()
+        assert record["linf_max"] == pytest.approx(float(delta), abs=1e-6)
+        if bound == "tanh":
+            assert float(delta) <= eps + 1e-6
+        else:  # the paper's generator: [0, 1], no budget (an untrained one is far from the clean image)
+            assert float(delta) > eps
+    record = run_attack(model, splits, "prosgan", params={"eps": eps, "bound": "none", **tiny}, **dict(common, return_details=False))
+    assert record["params"]["bound"] == "none"  # the user's choice is kept in the default protocol
+
+
 def _cli_attack(checkpoint, out, *extra):
     return main(["attack", "--model", str(checkpoint), "--steps", "2", "--json", str(out), "--quiet", *extra])
 

@@ -63,7 +63,7 @@ def _prototype_table() -> Param:
 
 
 def _gan_table() -> Param:
-    from .prosgan_networks import ProsGANConfig
+    from .prosgan_networks import TARGET_RULES, ProsGANConfig
 
     rules = {
         "epochs": Param("int", low=1),
@@ -75,6 +75,9 @@ def _gan_table() -> Param:
         "d_every": Param("int", low=1),
         "batches_per_epoch": Param("int", low=1, optional=True),
         "width": Param("int", low=1),
+        "res_blocks": Param("int", low=0),
+        "label_channels": Param("int", low=1),
+        "target_rule": Param("str", choices=TARGET_RULES),
         "seed": SEED,
     }
     return Param("table", optional=True, table=dataclass_schema(ProsGANConfig, rules, where="ProsGANConfig"),
@@ -104,7 +107,8 @@ def _method_rules() -> Dict[str, Dict[str, Param]]:
                  "z": Param("float", low=-1, high=1, optional=True, example=0.5),
                  "weight": WEIGHT},
         "tha": prototype,
-        "prosgan": {**prototype, "gan": _gan_table()},
+        "prosgan": {**prototype, "gan": _gan_table(),
+                    "bound": Param("str", choices=("none", "tanh"), example="tanh")},
     }
 
 

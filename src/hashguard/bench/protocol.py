@@ -45,6 +45,8 @@ SUCCESS_DEFINITION = {
     "targeted": f"P@{SUCCESS_N} with the target label >= 0.5",
 }
 PROTOCOL_FORMAT = "hashguard-attack-protocol-v1"
+# result.extra entries copied into the record (ProS-GAN: its bound and the perceptibility of its images)
+PERCEPTIBILITY_KEYS = ("bound", "rmse", "l2", "linf", "linf_max")
 CURVE_NS = (1, 10, 50, 100, 250, 500, 1000)  # the P@N points of the curves in a record
 
 
@@ -219,6 +221,9 @@ def evaluate_attack(
         out["theory_t_map"] = (
             _map(result.target_codes.cpu(), database, target_labels) if theory and result.target_codes is not None else None
         )
+    for key in PERCEPTIBILITY_KEYS:  # generative attacks without a hard budget report what they used
+        if key in result.extra:
+            out[key] = result.extra[key]
     if "fit_seconds" in result.extra:
         out["fit_seconds"] = result.extra["fit_seconds"]
         out["seconds_per_query_with_training"] = (result.seconds + result.extra["fit_seconds"]) / max(n, 1)
@@ -299,7 +304,7 @@ def run_attack(
     """
     if surrogate is not None and victim_data is not None and surrogate_data is not None:
         check_surrogate_data(victim_data, surrogate_data)
-    from .protocols import ANCHOR_METHODS, ANCHOR_SOURCES, TARGET_RULES
+    from .protocols import ANCHOR_METHODS, ANCHOR_SOURCES, DEFAULT, TARGET_RULES, get_protocol
 
     protocol = dict(protocol or {})
     target_rule = protocol.get("target_rule", "zero-overlap")
@@ -310,6 +315,8 @@ def run_attack(
     cache = {} if cache is None else cache
     attacker = surrogate if surrogate is not None else model
     params = dict(params or {})
+    for key, value in get_protocol(protocol.get("protocol", DEFAULT)).params_for(method).items():
+        params.setdefault(key, value)  # e.g. ProS-GAN's bound: "tanh" in the eps-ball protocols (recorded)
     params.setdefault("seed", seed)
     params.setdefault("batch_size", batch_size)
     attack = create_attack(method, attacker, targeted=targeted, **params)

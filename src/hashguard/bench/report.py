@@ -273,6 +273,8 @@ def _attack_name(method: str, steps: str, params: Optional[Dict] = None) -> str:
         text = f"GAN {gan.get('epochs', 100)} ep."
         if gan.get("batches_per_epoch"):
             text += f" x {gan['batches_per_epoch']} batches"
+        if "width" in gan:  # a smaller generator than the paper's width 64
+            text += f", width {gan['width']}"
         notes.append(text)
     return f"{display_name(method)} (T={steps}" + ("; " + ", ".join(notes) if notes else "") + ")"
 
