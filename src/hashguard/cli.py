@@ -808,8 +808,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eps", default=None, help="L-inf budget in pixel units, e.g. 8/255 (default 8/255)")
     p.add_argument("--seed", type=int, default=0, help="seed of queries, targets and random starts")
     p.add_argument("--surrogate", default=None, help="optimise on this checkpoint, evaluate on --model (transfer)")
-    p.add_argument("--early-stop", choices=["none", "code", "ap"], default=None,
-                   help="stop a query once its code reaches the goal or its AP reaches 0 (1 if targeted)")
+    p.add_argument("--early-stop", choices=["none", "code", "ap", "auto"], default=None,
+                   help="stop a query once its code reaches the goal or its AP reaches 0 (1 if targeted); "
+                        "auto: the AP stop when a database is given (SDHA's default)")
     p.add_argument("--param", type=_param, action="append", metavar="KEY=VALUE",
                    help="method parameter, repeatable (e.g. lr=0.5, n_anchors=5, random_start=yes, gan={\"epochs\":10}); "
                         "each value is checked against the method's type and range before anything runs")
