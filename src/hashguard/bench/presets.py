@@ -12,6 +12,14 @@
     300 steps and the ProS-GAN generator 10 batches of 24 images (the papers: 100 epochs; one full GAN epoch
     costs about 100 s on 2 CPU cores), so ProS-GAN is far from converged here and the report flags
     it. The report's rows show these counts.
+``sdha-quick``
+    SDHA's perturbation experiments (Tables 2-4) on the built-in data under SDHA's protocol
+    (``protocol = "sdha"``: MAP@1000, 100 queries, eps 0.039): the quick preset's model (same
+    training), then SDHA, HAG, PgA and I-FGSM, untargeted, each at five strengths (SDHA's weight
+    alpha K = 5, 10, 25, 50, 100 inside the 0.039 ball, as Sec. 5.1; the others' eps = 1/255 ..
+    0.039), every query stopping at AP = 0, T = 30 iterations (the papers: 1500 / 2000 / 100 /
+    100). Reports the smallest mean L2 reaching mAP <= 10 % and the best mAP within L2
+    budgets. About 10 minutes on 2 CPU cores.
 ``paper``
     The papers' grid (PgA Table 1, SAAT Tables II-IV): FLICKR-25K, NUS-WIDE and MS-COCO read from
     ``--data-dir``; AlexNet and VGG11 from ImageNet weights; DPH, DPSH, HashNet and CSQ; 16, 32 and 64
@@ -24,7 +32,7 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List
 
-from .spec import ALL, AttackSet, BenchSpec, ConvergenceSet, DefenseSet
+from .spec import ALL, AttackSet, BenchSpec, ConvergenceSet, DefenseSet, PerturbationSet
 
 QUICK_STEP_SIZE = 2 / 255  # sign-step size of the PGD-style attacks (paper: 1/255 with T = 100)
 QUICK_SIGN_STEP = {"pga", "pga-dagger", "mainstay", "ifgsm", "p2p", "dhta", "tha", "nag"}
@@ -82,6 +90,37 @@ def quick() -> BenchSpec:
     return spec.validate()
 
 
+SDHA_QUICK_STEPS = 30  # every method of the sweep (paper: SDHA 1500, HAG 2000, PgA / I-FGSM 100)
+
+
+def sdha_quick() -> BenchSpec:
+    """SDHA Tables 2-4 on mnist-mosaic (SDHA's protocol): L2 to reach mAP <= 10 % for SDHA, HAG, PgA, I-FGSM (minutes)."""
+    base = quick()
+    spec = BenchSpec(
+        name="sdha-quick",
+        datasets=base.datasets, backbones=base.backbones, objectives=base.objectives, bits=base.bits,
+        seed=0,
+        queries=100,
+        eps="0.039",
+        protocol="sdha",
+        batch_size=base.batch_size,
+        train=dict(base.train),
+        perturbation=PerturbationSet(
+            methods=["sdha", "hag", "pga", "ifgsm"],
+            queries=100,
+            map_goal=0.1,
+            budgets=[0.5, 1.0, 1.5, 2.0],
+            sweep={"sdha": {"weight": [5, 10, 25, 50, 100]},
+                   **{m: {"eps": ["1/255", "2/255", "4/255", "7/255", "0.039"]} for m in ("hag", "pga", "ifgsm")}},
+            steps={m: SDHA_QUICK_STEPS for m in ("sdha", "hag", "pga", "ifgsm")},
+            # sign steps sized so that T = 30 steps can cross the largest ball (as the quick preset)
+            params={"pga": {"step": QUICK_STEP_SIZE}, "ifgsm": {"step": QUICK_STEP_SIZE}},
+        ),
+        examples=[],
+    )
+    return spec.validate()
+
+
 def paper() -> BenchSpec:
     """The papers' grid: FLICKR-25K, NUS-WIDE, MS-COCO from --data-dir, AlexNet / VGG11, 4 objectives, 16-64 bits (days of GPU time)."""
     spec = BenchSpec(
@@ -108,7 +147,7 @@ def paper() -> BenchSpec:
     return spec.validate()
 
 
-PRESETS: Dict[str, Callable[[], BenchSpec]] = {"quick": quick, "paper": paper}
+PRESETS: Dict[str, Callable[[], BenchSpec]] = {"quick": quick, "sdha-quick": sdha_quick, "paper": paper}
 
 
 def list_presets() -> List[str]:
@@ -122,4 +161,4 @@ def get_preset(name: str) -> BenchSpec:
     return PRESETS[name]()
 
 
-__all__ = ["PRESETS", "get_preset", "list_presets", "paper", "quick"]
+__all__ = ["PRESETS", "get_preset", "list_presets", "paper", "quick", "sdha_quick"]

@@ -29,7 +29,7 @@ from .._lock import folder_lock
 from .._paths import check_output_dir
 from ..data.batching import load_images
 from .grid import run_grid
-from .plan import ATTACK, CONVERGENCE, DEFENSE, REATTACK, TRAIN, TRANSFER, Run, is_external, plan
+from .plan import ATTACK, CONVERGENCE, DEFENSE, PERTURBATION, REATTACK, TRAIN, TRANSFER, Run, is_external, plan
 from .results import SPEC_FILE, load_spec_of, open_store, protocol_of
 from .spec import BenchSpec
 from .store import RecordStore
@@ -224,7 +224,7 @@ def _attack(ctx: _Context, run: Run, example: bool):
     victim = ctx.model(c["model"])
     surrogate = ctx.model(c["surrogate"]) if c["surrogate"] else None
     params = dict(c["params"])
-    params["eps"] = ctx.spec.eps
+    params["eps"] = c.get("eps", ctx.spec.eps)  # a [perturbation] run may sweep eps
     if c["steps"] is not None:
         params["steps"] = c["steps"]
     n = c["queries"] or None
@@ -371,7 +371,7 @@ def _run_locked(spec: BenchSpec, out: Path, data_dir, device, progress, log, rep
         elif run.role == DEFENSE:
             metrics, timings = _defend(ctx, run)
         else:
-            assert run.role in (ATTACK, CONVERGENCE, REATTACK, TRANSFER)
+            assert run.role in (ATTACK, CONVERGENCE, REATTACK, TRANSFER, PERTURBATION)
             metrics, timings = _attack(ctx, run, example=run.key in examples)
         return metrics, {**timings, "machine": machine, "device": device}
 
