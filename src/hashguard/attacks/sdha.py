@@ -20,7 +20,7 @@ the relative alpha schedule; s is the logistic sigmoid. The weights w are consta
 
 - ``"l2"`` (default): the unsquared L2 norm of each image's perturbation, as Eq. 1 writes it;
 - ``"mse"``: the mean squared error per image, as SAAT's public re-implementation computes it
-  (``model/attack_model/sdha.py``; METHODS.md#sdha). Kept because every SDHA number SAAT reports
+  (``model/attack_model/sdha.py``; docs/methods.md#sdha). Kept because every SDHA number SAAT reports
   (SAAT Tables I-II) was measured with it; its gradient is about 2 ||d||_2 / D times the L2
   term's (D pixel values: 10^3 to 10^4 times weaker on 0.04-sized perturbations), so under it the
   code term alone drives the attack.
