@@ -103,6 +103,8 @@ def test_every_claim_names_a_seed_registered_attacks_and_a_protocol():
     ("SAAT", "than DHTA", HOLDS),                # 90 % > 80 %
     ("SDHA", "than HAG to bring", HOLDS),        # L2 0.6 < 1.2
     ("SDHA", "than PgA to bring", UNMEASURED),   # no PgA sweep
+    ("SDHA", "budget (1) SDHA reaches a lower mAP than HAG", HOLDS),  # 8 % vs 30 % within L2 <= 1
+    ("SDHA", "budget (2) SDHA reaches a lower mAP than HAG", UNMEASURED),  # the set has no budget 2
     ("SDHA", "SDHA-UW", UNCHECKABLE),
     ("PgA", "ATRDH-trained model PgA", UNMEASURED),  # no PgA re-attack of ATRDH
     ("ProS-GAN", "than DHTA (2-9", UNMEASURED),

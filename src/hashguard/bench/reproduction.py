@@ -73,7 +73,12 @@ def _find_sweep(results: Sequence[Tuple[str, Any]], m: Measure) -> Optional[Foun
                 continue
             if m.kind == "l2_to_goal":
                 return Found(np.nan if row["l2_to_goal"] is None else row["l2_to_goal"], folder,
-                             res.label(row["model"]), res.spec.protocol)
+                             res.label(row["model"]) + f", goal {100 * row['goal']:g} %", res.spec.protocol)
+            if m.kind == "within_budget":
+                value = row["within"].get(m.budget)
+                if m.budget not in row["within"]:
+                    continue  # this folder's set has other budgets
+                return Found(np.nan if value is None else value, folder, res.label(row["model"]), res.spec.protocol)
             return Found(row["final"][1], folder, res.label(row["model"]), res.spec.protocol)
     return None
 
@@ -82,15 +87,17 @@ def find(results: Sequence[Tuple[str, Any]], m: Measure) -> Optional[Found]:
     """The first measurement of ``m`` in the folders (``[(name, report._Results), ...]``)."""
     if m.kind == "record":
         return _find_record(results, m)
-    if m.kind in ("l2_to_goal", "final_map"):
+    if m.kind in ("l2_to_goal", "final_map", "within_budget"):
         return _find_sweep(results, m)
-    raise ValueError(f"unknown measure kind {m.kind!r}; valid: record, l2_to_goal, final_map")
+    raise ValueError(f"unknown measure kind {m.kind!r}; valid: record, l2_to_goal, final_map, within_budget")
 
 
 def _fmt(m: Measure, f: Found) -> str:
     if m.kind == "l2_to_goal":
-        return "goal not reached" if np.isnan(f.value) else f"L2 {f.value:.3f}"
-    if m.kind == "final_map" or _percent_metric(m.metric):
+        return "not reached" if np.isnan(f.value) else f"L2 {f.value:.3f}"
+    if m.kind == "within_budget" and np.isnan(f.value):
+        return "no run that small"
+    if m.kind in ("final_map", "within_budget") or _percent_metric(m.metric):
         return f"{100 * f.value:.1f} %"
     return f"{f.value:.4g} s" if "seconds" in m.metric else f"{f.value:.4g}"
 
@@ -118,6 +125,9 @@ def judge(claim: Claim, results: Sequence[Tuple[str, Any]]) -> Dict[str, Any]:
     measured = f"{claim.left.describe()} {_fmt(claim.left, a)}; {claim.right.describe()} {_fmt(claim.right, b)}"
     where = sorted({f"{f.model} in {f.folder}, protocol {f.protocol}"
                     + ("" if f.protocol == claim.protocol else f" (the paper's: {claim.protocol})") for f in (a, b)})
+    if claim.left.kind == "within_budget" and (np.isnan(a.value) or np.isnan(b.value)):
+        return {"verdict": UNMEASURED, "measured": measured,
+                "why": "no swept run stayed within the budget: add weaker strengths (" + "; ".join(where) + ")"}
     if np.isnan(a.value) or np.isnan(b.value):  # a sweep that never reached the goal
         if np.isnan(a.value) and np.isnan(b.value):
             return {"verdict": UNMEASURED, "measured": measured,
@@ -128,7 +138,9 @@ def judge(claim: Claim, results: Sequence[Tuple[str, Any]]) -> Dict[str, Any]:
         return {"verdict": HOLDS if holds else FAILS, "measured": measured, "why": why + " (" + "; ".join(where) + ")"}
     holds = a.value < b.value if claim.relation == "<" else a.value > b.value
     gap = a.value - b.value
-    unit = " points" if (claim.left.kind == "final_map" or (claim.left.kind == "record" and _percent_metric(claim.left.metric))) else ""
+    in_points = claim.left.kind in ("final_map", "within_budget") or (
+        claim.left.kind == "record" and _percent_metric(claim.left.metric))
+    unit = " points" if in_points else ""
     scale = 100 if unit else 1
     why = f"gap {scale * gap:+.{1 if unit else 3}f}{unit}"
     ci = _paired_ci(a, b)
