@@ -58,7 +58,9 @@ def _find_record(results: Sequence[Tuple[str, Any]], m: Measure) -> Optional[Fou
             if rec is None or rec["metrics"].get(m.metric) is None:
                 continue
             x = rec["metrics"]
-            per_query = (x.get("per_query") or {}).get("ap") if _percent_metric(m.metric) else None
+            # per-query APs are of the record's own metric: t-AP when targeted, AP otherwise
+            own = m.metric == ("t_map" if m.targeted else "map")
+            per_query = (x.get("per_query") or {}).get("ap") if own else None
             return Found(float(x[m.metric]), folder, res.label(r.model, r.defense), res.spec.protocol,
                          per_query, x.get("query_indices"))
     return None
