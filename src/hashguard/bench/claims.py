@@ -27,7 +27,7 @@ from typing import List, Optional
 
 QUICK = "hashguard bench --preset quick --out runs/quick"
 SDHA_QUICK = "hashguard bench --preset sdha-quick --out runs/sdha-quick"
-PGA_SCRIPT = "python benchmarks/pga_vs_dagger.py --out runs/pga-vs-dagger"
+PGA_SCRIPT = "python benchmarks/pga_vs_dagger.py --model runs/quick/models/<model>.pt --out runs/pga-vs-dagger"
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,8 @@ CLAIMS: List[Claim] = [
     Claim("PgA", "Table 2", "on an ATRDH-trained model PgA lowers mAP more than SDHA (5.4-7.7 points)", "pga",
           _r("pga", role="reattack", defense="atrdh"), "<", _r("sdha", role="reattack", defense="atrdh")),
     Claim("PgA", "Fig. 5c", "the margin t barely changes PgA's mAP on an undefended model", "pga",
-          unmeasurable=f"a margin sweep is not a bench record; {PGA_SCRIPT} measures it (see the closing notes)"),
+          unmeasurable=f"a margin sweep is not a bench record; `{PGA_SCRIPT}` measures it (mAP and "
+                       "the paired interval of PgA - PgA† under each schedule, then PgA at each margin t)"),
     # ---------------------------------------------------------------- SAAT
     Claim("SAAT", "Table II", "the mainstay attack lowers mAP more than SDHA (2.98 points on average)", "saat",
           _r("mainstay"), "<", _r("sdha")),

@@ -96,7 +96,7 @@ def find(results: Sequence[Tuple[str, Any]], m: Measure) -> Optional[Found]:
 
 def _fmt(m: Measure, f: Found) -> str:
     if m.kind == "l2_to_goal":
-        return "not reached" if np.isnan(f.value) else f"L2 {f.value:.3f}"
+        return "not reached" if np.isnan(f.value) else f"{f.value:.3f}"
     if m.kind == "within_budget" and np.isnan(f.value):
         return "no run that small"
     if m.kind in ("final_map", "within_budget") or _percent_metric(m.metric):
