@@ -942,8 +942,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--noise-proxy", type=float, default=None, metavar="STD",
                    help="Gaussian-noise proxy: craft 2x, keep the poisoned images still retrieved on the surrogate "
                         "under noise of this std (default 0: off)")
-    p.add_argument("--early-stop", choices=["none", "code", "ap"], default=None,
-                   help="stop a query once its code reaches the goal or its AP reaches 0 (1 if targeted)")
+    p.add_argument("--early-stop", choices=["none", "code", "ap", "auto"], default=None,
+                   help="stop a query once its code reaches the goal or its AP reaches 0 (1 if targeted); "
+                        "auto: the AP stop when a database is given (SDHA's default)")
     p.add_argument("--param", type=_param, action="append", metavar="KEY=VALUE",
                    help="method parameter, repeatable (e.g. lr=0.5, n_anchors=5, random_start=yes, gan={\"epochs\":10}); "
                         "each value is checked against the method's type and range before anything runs")

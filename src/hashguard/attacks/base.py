@@ -11,7 +11,8 @@ builds its reference or target codes (``prepare``) and the loss it minimises (``
   momentum / Adam on the image, for HAG and SDHA), and per-query early stops:
   ``"code"`` stops a query once every bit of its code is on the goal's side,
   ``"ap"`` once its AP against the database reaches 0 (untargeted) or 1 (targeted), checked every
-  ``check_every`` iterations (SDHA Sec. 4.4);
+  ``check_every`` iterations (SDHA Sec. 4.4); ``"auto"`` is ``"ap"`` for a call that passes
+  ``database=`` and no early stop for one that does not (SDHA's default);
 - the result: ``codes_adv`` are re-encoded from the final ``x_adv`` in eval mode, never taken
   from inside the loop.
 
@@ -53,7 +54,7 @@ from .update_rules import create_update_rule, list_update_rules
 
 RELATIVE_ALPHAS = (0.1, 0.1, 0.1, 0.1, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 OPTIMIZERS = tuple(list_update_rules())
-EARLY_STOPS = ("code", "ap")
+EARLY_STOPS = ("code", "ap", "auto")
 
 
 def relative_alpha(t: int, steps: int) -> float:
@@ -121,7 +122,8 @@ class Attack:
         optimizer: the update rule, by name (:mod:`.update_rules`): ``"sign"`` (PGD: x -= step *
             sign(grad)), ``"sgd"`` (momentum on the image, learning rate ``lr``) or ``"adam"``
             (learning rate ``lr``, ``betas``).
-        early_stop: None, ``"code"`` or ``"ap"`` (needs ``database=`` in the call).
+        early_stop: None, ``"code"``, ``"ap"`` (needs ``database=`` in the call) or ``"auto"``
+            (``"ap"`` when the call passes ``database=``, else none).
         check_every: iterations between two AP checks.
         seed: seed of every random draw.
         batch_size: queries attacked together (None: all at once).
@@ -342,9 +344,16 @@ class Attack:
         gens = sample_generators(self.seed * 1000003 + salt, ids, device)
         return per_sample_rand(gens, shape, device=device) * 2 - 1
 
+    def early_stop_for(self, database: Optional[Database]) -> Optional[str]:
+        """The early stop a call runs with: ``"auto"`` is ``"ap"`` with a database, else none."""
+        if self.early_stop == "auto":
+            return "ap" if database is not None else None
+        return self.early_stop
+
     def run(self, ctx: AttackContext) -> Tuple[torch.Tensor, torch.Tensor]:
         """The shared loop on the prepared batch ``ctx``; returns ``(x_adv, iterations per query)``."""
         x = ctx.x
+        early_stop = self.early_stop_for(ctx.database)
         b = x.shape[0]
         device = x.device
         x_adv = x.clone()
@@ -357,8 +366,8 @@ class Attack:
         sel: Any = slice(None)  # the active rows: a view while every query is still running
         sub = ctx  # the context of the active rows
         update = create_update_rule(self.optimizer, x, step=self.step, lr=self.lr, momentum=self.momentum, betas=self.betas)
-        goal_all = self.goal_codes(ctx) if self.early_stop == "code" else None
-        if self.early_stop == "code" and goal_all is None:  # would silently run every step
+        goal_all = self.goal_codes(ctx) if early_stop == "code" else None
+        if early_stop == "code" and goal_all is None:  # would silently run every step
             raise ValueError(f"{self.name} has no single goal code per query, so early_stop='code' cannot tell "
                              "when a query is done; use early_stop='ap' with database=")
         ap_labels = ctx.required("target_labels") if self.targeted else ctx.labels
@@ -378,7 +387,7 @@ class Attack:
                 x_adv[sel] = self.project(x_adv[sel] - upd, x[sel])
                 stepped = active if keep is None else active[keep]
                 iterations[stepped.cpu()] += 1
-                if self.early_stop == "ap" and ((t + 1) % self.check_every == 0 or t + 1 == self.steps):
+                if early_stop == "ap" and ((t + 1) % self.check_every == 0 or t + 1 == self.steps):
                     finished = self._ap_reached(x_adv[sel], ap_labels[sel], cast(Database, ctx.database))
                     keep = ~finished if keep is None else keep & ~finished
             if keep is not None and not bool(keep.all()):

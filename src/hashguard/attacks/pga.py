@@ -8,7 +8,12 @@ With u = b* ∘ h the per-bit agreement with the pharos code and t the margin (d
     m_k = 1[u_k > t],   omega_k = u_k - 2t on those bits,                      (Eq. 12, 14)
     L_a = -(1/pi) sum_k m_k omega_k u_k,   pi = sum_k m_k                       (Eq. 13)
 
-maximised by PGD from a uniform random start (Eq. 15; T = 100, step 1/255, eps 8/255). Bits whose
+maximised by PGD from a uniform random start (Eq. 15; T = 100, step 1/255, eps 8/255) on the
+model's own tanh outputs: the paper has no tanh-scale schedule, so ``alpha="none"`` by default.
+``alpha="relative"`` (SAAT's / HAG's schedule) stays an option; under it alpha = 0.1 for the first
+half of the run, where u_k = tanh(0.1 z_k) passes the margin t = -0.8 only for a logit z_k below
+-11, so nearly every bit stays in the loss and PgA acts much like PgA-dagger (Eq. 10) for half
+its iterations (issue 14 item 5). Bits whose
 agreement is already below the margin t drop out of the loss ("focus on different signs",
 following HAG); the weight u_k - 2t grows with the agreement, so the most stubborn bits get the
 largest push. In our minimised form the loss is ``(1/pi) sum_k m_k (u_k - 2t) u_k`` with
@@ -48,8 +53,9 @@ class PharosGuidedAttack(CodeAttack):
     Args: as :class:`~hashguard.attacks.base.Attack`; ``margin`` is t of Eq. 12 (-1 < t < 0).
     """
 
-    def __init__(self, model, *, eps=8 / 255, step=1 / 255, steps=100, random_start=True, margin=-0.8, **engine):
-        super().__init__(model, eps=eps, step=step, steps=steps, random_start=random_start, **engine)
+    def __init__(self, model, *, eps=8 / 255, step=1 / 255, steps=100, random_start=True, alpha="none", margin=-0.8,
+                 **engine):
+        super().__init__(model, eps=eps, step=step, steps=steps, random_start=random_start, alpha=alpha, **engine)
         if not -1.0 < float(margin) < 0.0:
             raise ValueError(f"margin t must lie in (-1, 0) (PgA Eq. 12), got {margin}")
         self.margin = float(margin)

@@ -2,7 +2,8 @@
 
 Threat model: white-box, L-inf, untargeted or targeted. Maximises L_a = -(1/K) b*^T h (Eq. 10),
 i.e. pushes the code away from the pharos code b* (Eq. 7-8) with every bit weighted equally;
-PGD-100 from a random start, step 1/255, eps 8/255. The paper reports it slightly weaker than
+PGD-100 from a random start, step 1/255, eps 8/255, without a tanh-scale schedule (``alpha="none"``,
+as PgA: the paper has none; ``alpha="relative"`` is an option). The paper reports it slightly weaker than
 PgA's margin-weighted Eq. 13, which is the comparison this attack exists for.
 
 Example:
@@ -25,8 +26,8 @@ from .registry import register_attack
 class PharosGuidedAttackLinear(CodeAttack):
     """PgA† (Eq. 10): pharos codes, linear loss, PGD-100 from a random start."""
 
-    def __init__(self, model, *, eps=8 / 255, step=1 / 255, steps=100, random_start=True, **engine):
-        super().__init__(model, eps=eps, step=step, steps=steps, random_start=random_start, **engine)
+    def __init__(self, model, *, eps=8 / 255, step=1 / 255, steps=100, random_start=True, alpha="none", **engine):
+        super().__init__(model, eps=eps, step=step, steps=steps, random_start=random_start, alpha=alpha, **engine)
 
     def reference_codes(self, x: torch.Tensor, labels: torch.Tensor, knowledge: Knowledge, ids: List[int]) -> torch.Tensor:
         return pharos_codes(labels, knowledge.codes, knowledge.labels)

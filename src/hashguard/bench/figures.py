@@ -23,7 +23,7 @@ import base64
 import io
 import math
 import numbers
-from typing import Any, List, Mapping, Optional
+from typing import Any, List, Mapping, Optional, Sequence
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -33,6 +33,7 @@ __all__ = [
     "pr_curves",
     "precision_at_n_curves",
     "map_vs_iterations",
+    "l2_vs_map",
     "retrieval_grid",
     "figure_png_bytes",
     "figure_data_uri",
@@ -284,6 +285,48 @@ def map_vs_iterations(
             ax.axhline(level * 100, color=color, ls=":", lw=1)
     ax.set_xscale("log")
     ax.set_xlabel("PGD iterations T")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def l2_vs_map(
+    curves: Mapping[str, tuple[Any, Any]],
+    *,
+    goal: float | None = None,
+    budgets: Sequence[float] = (),
+    title: str = "",
+    ylabel: str = "mAP (%)",
+) -> Figure:
+    """mAP against the mean L2 size of the perturbation (SDHA Tables 2-4), one marked line per method.
+
+    Args:
+        curves: name -> ``(l2s, maps)``: non-negative mean L2 sizes and the mAP (a fraction in
+            [0, 1]) of each run, of the same length. Plotted in percent.
+        goal: a mAP (fraction) drawn as a dashed horizontal line (the preset mAP of Tables 2-3).
+        budgets: L2 budgets drawn as dotted vertical lines (Table 4).
+        title, ylabel: the axes title and y label.
+    """
+    curves = _check_curves(curves, "(l2s, maps)")
+    title = _check_title(title)
+    fig = _new_figure((6, 4))
+    ax = fig.add_subplot()
+    for i, (name, value) in enumerate(curves.items()):
+        l2s, maps = _pair(value, name, "(l2s, maps)")
+        l2s = _vector(l2s, f"l2s of {name!r}")
+        if (l2s < 0).any():
+            raise ValueError(f"l2s of {name!r} must be >= 0, got {l2s.tolist()}")
+        maps = _unit(_vector(maps, f"maps of {name!r}"), f"maps of {name!r}")
+        _same_length(l2s, maps, f"l2s and maps of {name!r}")
+        order = np.argsort(l2s, kind="stable")
+        ax.plot(l2s[order], maps[order] * 100, label=str(name), **series_style(i))
+    if goal is not None:
+        ax.axhline(float(goal) * 100, color="0.3", ls="--", lw=1)
+    for b in budgets:
+        ax.axvline(float(b), color="0.6", ls=":", lw=1)
+    ax.set_xlabel("mean L2 of the perturbation")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend(fontsize=8)

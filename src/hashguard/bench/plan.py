@@ -12,6 +12,10 @@
                  "none" row; the same record as the table run when the settings match)
     transfer     every ordered (surrogate, victim) pair of models on one dataset, plus the
                  white-box diagonal
+    perturbation every ``[perturbation]`` method at each value of its swept parameter (SDHA's
+                 weight, the others' eps) on ``perturbation.queries`` queries, stopping each query
+                 at AP 0 (1 if targeted) unless its params say otherwise; a swept eps is part of
+                 the run's config (``"eps"``), the grid's eps otherwise
 
 A record's config holds everything its result depends on (the model's own config key, so records
 of a model trained with other settings never match); configs that coincide (a convergence run
@@ -30,6 +34,7 @@ from .spec import AttackSet, BenchSpec
 from .store import RecordStore
 
 TRAIN, ATTACK, CONVERGENCE, DEFENSE, REATTACK, TRANSFER = "train", "attack", "convergence", "defense", "reattack", "transfer"
+PERTURBATION = "perturbation"
 
 
 @dataclass
@@ -142,6 +147,29 @@ def train_run(spec: BenchSpec, identity: Dict[str, Any]) -> Run:
     return Run(TRAIN, train_config(spec, identity), identity)
 
 
+def perturbation_runs(spec: BenchSpec, identity: Dict[str, Any], model_key: str) -> List[Run]:
+    """The ``[perturbation]`` runs of one model: each method at each value of its swept parameter;
+    ``run.extra`` names the parameter and its value (the report's x of the sweep)."""
+    from ..attacks.base import parse_eps
+
+    p = spec.perturbation
+    runs = []
+    for method, targeted in p.runs():
+        name, values = p.sweep_of(method)
+        for value in values:
+            params = {"early_stop": "ap", **p.params.get(method, {})}
+            if name != "eps":
+                params[name] = value
+            config = attack_config(spec, identity, model_key, method, targeted,
+                                   steps=p.steps.get(method, spec.attacks.steps.get(method)), params=params,
+                                   queries=min(p.queries, spec.queries or p.queries))
+            config["role"] = PERTURBATION  # never the same record as a table run of equal settings
+            if name == "eps":
+                config["eps"] = parse_eps(value)
+            runs.append(Run(PERTURBATION, config, identity, extra={"swept": name, "value": value}))
+    return runs
+
+
 def plan(spec: BenchSpec) -> List[Run]:
     """Every run of ``spec`` in the order the runner executes them (dependencies first)."""
     runs: List[Run] = []
@@ -158,6 +186,7 @@ def plan(spec: BenchSpec) -> List[Run]:
                 config = attack_config(spec, identity, train.key, method, targeted, steps=int(steps),
                                        params=spec.attacks.params.get(method, {}), queries=min(conv.queries, spec.queries or conv.queries))
                 runs.append(Run(CONVERGENCE, config, identity))
+        runs += perturbation_runs(spec, identity, train.key)
         if spec.defenses.methods:  # the "none" row of the defense table, under the re-attack settings
             runs += _attack_runs(spec, REATTACK, spec.defenses.attacks(), identity, train.key)
         for name in spec.defenses.methods:
@@ -184,4 +213,4 @@ def plan(spec: BenchSpec) -> List[Run]:
 
 __all__ = ["Run", "plan", "models_of", "model_identity", "model_label", "model_id", "external_identity", "is_external",
            "same_data", "train_config", "attack_config", "EXTERNAL",
-           "TRAIN", "ATTACK", "CONVERGENCE", "DEFENSE", "REATTACK", "TRANSFER"]
+           "TRAIN", "ATTACK", "CONVERGENCE", "DEFENSE", "REATTACK", "TRANSFER", "PERTURBATION", "perturbation_runs"]

@@ -17,6 +17,16 @@
     batches leave the t-MAP at the benign queries' (26.6 -> 26.7), whatever the lr (1e-3 to 2e-2;
     even the hash term alone gains only 4 points after 60 batches), so ProS-GAN is far from
     converged here and the report flags it. The report's rows show these counts.
+``sdha-quick``
+    SDHA's perturbation experiments (Tables 2-4) on the built-in data under SDHA's protocol
+    (``protocol = "sdha"``: MAP@1000, 100 queries, eps 0.039): the quick preset's model (same
+    training), then SDHA, HAG, PgA and I-FGSM, untargeted, each at five strengths (SDHA's weight
+    alpha K = 5, 10, 25, 50, 100 inside the 0.039 ball, as Sec. 5.1; the others' eps = 1/255 ..
+    0.039), every query stopping at AP = 0, T = 30 iterations (the papers: 1500 / 2000 / 100 /
+    100). Reports the smallest mean L2 reaching mAP <= 25 % and the best mAP within L2
+    budgets. The goal is 25 %, not the paper's 10 %: at T = 30 inside the 0.039 ball no method
+    reached 10 % on this model (measured at the strongest setting: SDHA 18.5 %, HAG 17.4 %, I-FGSM
+    17.4 %, PgA 10.3 %). 62 minutes measured on 2 busy CPU cores (load 10-20); less on idle ones.
 ``paper``
     The papers' grid (PgA Table 1, SAAT Tables II-IV): FLICKR-25K, NUS-WIDE and MS-COCO read from
     ``--data-dir``; AlexNet and VGG11 from ImageNet weights; DPH, DPSH, HashNet and CSQ; 16, 32, 48
@@ -43,7 +53,7 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List
 
-from .spec import ALL, AttackSet, BenchSpec, ConvergenceSet, DefenseSet
+from .spec import ALL, AttackSet, BenchSpec, ConvergenceSet, DefenseSet, PerturbationSet
 
 QUICK_STEP_SIZE = 2 / 255  # sign-step size of the PGD-style attacks (paper: 1/255 with T = 100)
 QUICK_SIGN_STEP = {"pga", "pga-dagger", "mainstay", "ifgsm", "p2p", "dhta", "tha", "nag"}
@@ -106,6 +116,37 @@ PAPER_TRAIN = {"epochs": 100, "batch_size": 64, "lr": 0.01, "warmup_epochs": 0} 
 # the attack rows of PgA Tables 1, 2, 6 and 7 (targeted ones scored by MAP of the true labels there)
 PGA_TABLE_UNTARGETED = ["hag", "sdha", "pga"]
 PGA_TABLE_TARGETED = ["p2p", "dhta", "prosgan", "tha"]
+
+
+SDHA_QUICK_STEPS = 30  # every method of the sweep (paper: SDHA 1500, HAG 2000, PgA / I-FGSM 100)
+
+
+def sdha_quick() -> BenchSpec:
+    """SDHA Tables 2-4 on mnist-mosaic (SDHA's protocol): L2 to reach mAP <= 25 % for SDHA, HAG, PgA, I-FGSM (minutes)."""
+    base = quick()
+    spec = BenchSpec(
+        name="sdha-quick",
+        datasets=base.datasets, backbones=base.backbones, objectives=base.objectives, bits=base.bits,
+        seed=0,
+        queries=100,
+        eps="0.039",
+        protocol="sdha",
+        batch_size=base.batch_size,
+        train=dict(base.train),
+        perturbation=PerturbationSet(
+            methods=["sdha", "hag", "pga", "ifgsm"],
+            queries=100,
+            map_goal=0.25,  # the paper's 0.1 is out of reach at T = 30 (see the docstring)
+            budgets=[0.5, 1.0, 1.5, 2.0],
+            sweep={"sdha": {"weight": [5, 10, 25, 50, 100]},
+                   **{m: {"eps": ["1/255", "2/255", "4/255", "7/255", "0.039"]} for m in ("hag", "pga", "ifgsm")}},
+            steps={m: SDHA_QUICK_STEPS for m in ("sdha", "hag", "pga", "ifgsm")},
+            # sign steps sized so that T = 30 steps can cross the largest ball (as the quick preset)
+            params={"pga": {"step": QUICK_STEP_SIZE}, "ifgsm": {"step": QUICK_STEP_SIZE}},
+        ),
+        examples=[],
+    )
+    return spec.validate()
 
 
 def paper() -> BenchSpec:
@@ -195,6 +236,7 @@ def paper_cifar10() -> BenchSpec:
 
 PRESETS: Dict[str, Callable[[], BenchSpec]] = {
     "quick": quick,
+    "sdha-quick": sdha_quick,
     "paper": paper,
     "paper-objectives": paper_objectives,
     "paper-prosgan": paper_prosgan,
@@ -213,4 +255,5 @@ def get_preset(name: str) -> BenchSpec:
     return PRESETS[name]()
 
 
-__all__ = ["PRESETS", "get_preset", "list_presets", "paper", "paper_cifar10", "paper_objectives", "paper_prosgan", "quick"]
+__all__ = ["PRESETS", "get_preset", "list_presets", "paper", "paper_cifar10", "paper_objectives", "paper_prosgan", "quick",
+           "sdha_quick"]

@@ -120,12 +120,12 @@ PROTOCOLS: Dict[str, Protocol] = {p.name: p for p in (
         "sdha", "SDHA (smart deep hashing attack)", "SDHA's evaluation: MAP@1000, 100 queries, eps 0.039",
         topk=1000, queries=100, target_rule="zero-overlap", anchor_source="train", eps=0.039, step=1 / 255,
         provenance={
-            "topk": "SDHA Sec. 4 (evaluation): MAP on the top-1000 retrieved images, as HAG",
-            "queries": "SDHA Sec. 4 (datasets): 100 queries reserved at random from each testing set",
-            "target_rule": f"{NOT_STATED} (SDHA Sec. 4 follows DHTA, whose rule is not in the papers here): "
+            "topk": "SDHA Sec. 5.1 (measurements): MAP on the top-1000 retrieved images, as HAG",
+            "queries": "SDHA Sec. 5.1 (datasets): 100 queries reserved at random from each testing set",
+            "target_rule": f"{NOT_STATED} (SDHA Sec. 5.1 follows DHTA, whose rule is not in the papers here): "
                            "hashguard's zero-overlap",
             "anchor_source": f"{NOT_STATED}: hashguard's training split",
-            "eps": "SDHA Sec. 4 (evaluation): pixel values in [0, 1], L-inf threshold 0.039",
+            "eps": "SDHA Sec. 5.1 (measurements): pixel values in [0, 1], L-inf threshold 0.039",
             "step": f"{NOT_STATED} (SDHA optimises with Adam, lr 0.01): hashguard's 1/255 for PGD attacks",
         },
     ),

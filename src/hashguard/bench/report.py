@@ -42,6 +42,7 @@ from .._atomic import atomic_write_bytes, atomic_write_text
 from .._paths import check_output_dir, path_inside
 from . import figures, published
 from .names import display_name
+from .perturbation import perturbation_section
 from .plan import (
     ATTACK,
     CONVERGENCE,
@@ -977,6 +978,7 @@ def build_report(out: str | Path, *, run_seconds: Optional[float] = None) -> _Do
     _published(doc, res)
     _defense_table(doc, res)
     _transfer_tables(doc, res)
+    perturbation_section(doc, res)
     _cost_table(doc, res)
     _figures(doc, res)
     doc.title = f"hashguard report: {res.spec.name}"

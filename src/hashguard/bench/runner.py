@@ -29,7 +29,7 @@ from .._lock import folder_lock
 from .._paths import check_output_dir
 from ..data.batching import load_images
 from .grid import run_grid
-from .plan import ATTACK, CONVERGENCE, DEFENSE, REATTACK, TRAIN, TRANSFER, Run, is_external, plan
+from .plan import ATTACK, CONVERGENCE, DEFENSE, PERTURBATION, REATTACK, TRAIN, TRANSFER, Run, is_external, plan
 from .results import SPEC_FILE, load_spec_of, open_store, protocol_of
 from .spec import BenchSpec
 from .store import RecordStore
@@ -225,7 +225,7 @@ def _attack(ctx: _Context, run: Run, example: bool):
     victim = ctx.model(c["model"])
     surrogate = ctx.model(c["surrogate"]) if c["surrogate"] else None
     params = dict(c["params"])
-    params["eps"] = ctx.spec.eps
+    params["eps"] = c.get("eps", ctx.spec.eps)  # a [perturbation] run may sweep eps
     if c["steps"] is not None:
         params["steps"] = c["steps"]
     n = c["queries"] or None
@@ -398,7 +398,7 @@ def execute_run(ctx: _Context, run: Run, *, example: bool, machine: str, threads
         elif run.role == DEFENSE:
             metrics, timings = _defend(ctx, run)
         else:
-            assert run.role in (ATTACK, CONVERGENCE, REATTACK, TRANSFER)
+            assert run.role in (ATTACK, CONVERGENCE, REATTACK, TRANSFER, PERTURBATION)
             metrics, timings = _attack(ctx, run, example=example)
     return metrics, {**timings, "machine": machine, "device": ctx.device, "threads": used}
 

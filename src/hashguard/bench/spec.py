@@ -39,6 +39,16 @@ defaults, except the example lists)::
     steps = [10, 20, 50, 100]
     queries = 100
 
+    [perturbation]                   # SDHA Tables 2-4: L2 size of the perturbation against mAP
+    methods = ["sdha", "hag", "pga", "ifgsm"]   # untargeted; add targeted ones under `targeted`
+    queries = 100
+    map_goal = 0.1                   # Table 2: the smallest mean L2 bringing mAP to <= this
+    t_map_goal = 0.7                 # Table 3: ... bringing t-MAP to >= this
+    budgets = [0.5, 1.0, 1.5]        # Table 4: the best mAP with a mean L2 <= each budget
+    sweep = { sdha = { weight = [5, 25, 100] }, hag = { eps = ["2/255", "4/255", "8/255"] } }
+    steps = { sdha = 100 }           # iterations per method (default: [attacks] steps, else the paper's)
+    params = { pga = { step = "1/255" } }   # fixed per method; every run stops at AP 0 / 1 unless set
+
     [transfer]                       # every ordered pair of grid models on the same dataset
     untargeted = ["pga"]
     targeted = ["nag", "mainstay"]
@@ -123,6 +133,42 @@ class ConvergenceSet:
     queries: int = 100
 
 
+DEFAULT_EPS_SWEEP = ["1/255", "2/255", "4/255", "6/255", "8/255", "10/255"]
+DEFAULT_WEIGHT_SWEEP = [5, 10, 25, 50, 100]  # SDHA Sec. 5.1: alpha from 5/K to 100/K
+
+
+@dataclass
+class PerturbationSet:
+    """SDHA's experiments (Tables 2-4): each method run at several strengths (one swept parameter
+    per method: SDHA's ``weight`` = alpha K of Eq. 1, the L-inf ``eps`` of the others), each run
+    recording its mean L2 perturbation and its mAP; the report reads off the smallest L2 that
+    reaches ``map_goal`` / ``t_map_goal`` and the best mAP within each L2 budget
+    (:mod:`hashguard.bench.perturbation`)."""
+
+    methods: List[str] = field(default_factory=list)  # untargeted
+    targeted: List[str] = field(default_factory=list)
+    queries: int = 100
+    map_goal: float = 0.1
+    t_map_goal: float = 0.7
+    budgets: List[float] = field(default_factory=lambda: [0.5, 1.0, 1.5])
+    sweep: Dict[str, Dict[str, List[Any]]] = field(default_factory=dict)
+    steps: Dict[str, int] = field(default_factory=dict)
+    params: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+
+    def sweep_of(self, method: str) -> tuple:
+        """``(parameter, values)`` swept for ``method``: its ``sweep`` entry, else SDHA's weight
+        over 5..100 (alpha = 5/K..100/K), else eps over 1/255..10/255."""
+        if method in self.sweep:
+            (name, values), = self.sweep[method].items()
+            return name, list(values)
+        if method == "sdha":
+            return "weight", list(DEFAULT_WEIGHT_SWEEP)
+        return "eps", list(DEFAULT_EPS_SWEEP)
+
+    def runs(self) -> List[tuple]:
+        return [(m, False) for m in self.methods] + [(m, True) for m in self.targeted]
+
+
 @dataclass
 class TransferSet:
     untargeted: List[str] = field(default_factory=list)
@@ -153,6 +199,7 @@ class BenchSpec:
     defenses: DefenseSet = field(default_factory=DefenseSet)
     convergence: ConvergenceSet = field(default_factory=ConvergenceSet)
     transfer: TransferSet = field(default_factory=TransferSet)
+    perturbation: PerturbationSet = field(default_factory=PerturbationSet)
     examples: List[str] = field(default_factory=lambda: ["pga", "mainstay"])  # retrieval-grid attacks
     example_rows: int = 4
     models: List[Dict[str, Any]] = field(default_factory=list)  # existing models (see the module docstring)
@@ -174,7 +221,8 @@ class BenchSpec:
             data["datasets"] = []  # existing models only: nothing to train
         if isinstance(data.get("models"), list) and base_dir is not None:
             data["models"] = [_rebase(m, base_dir) for m in data["models"]]
-        sections = {"attacks": AttackSet, "defenses": DefenseSet, "convergence": ConvergenceSet, "transfer": TransferSet}
+        sections = {"attacks": AttackSet, "defenses": DefenseSet, "convergence": ConvergenceSet, "transfer": TransferSet,
+                    "perturbation": PerturbationSet}
         _check_keys(data, _fields(cls), source)
         kwargs: Dict[str, Any] = {}
         for key, value in data.items():
@@ -287,6 +335,7 @@ class BenchSpec:
             for s in c.steps:
                 _int(s, "[convergence] steps", 1)
             _int(c.queries, "[convergence] queries", 1)
+        _perturbation_settings(self.perturbation, untargeted, targeted)
         self.examples = _attack_names(self.examples, sorted(set(untargeted) | set(targeted)), "examples", "")
         if self.transfer.untargeted or self.transfer.targeted:
             from .plan import models_of, same_data
@@ -390,6 +439,54 @@ def _attack_settings(attacks: Any, params: Dict[str, Any], section: str) -> None
             check_attack_params(method, {**extra, "targeted": targeted}, syntax="toml")
         except ValueError as err:
             raise InputError(f"[{section}]: {err}") from None
+
+
+def _perturbation_settings(p: PerturbationSet, untargeted: List[str], targeted: List[str]) -> None:
+    """``[perturbation]``: names, goals, budgets, one swept parameter per method with values its
+    schema accepts (eps by the eps rule), step and parameter overrides."""
+    from .._params import EPS, check_value
+    from ..attacks.registry import check_attack_params
+
+    where = "[perturbation]"
+    p.methods = _attack_names(p.methods, untargeted, f"{where} methods", "untargeted")
+    p.targeted = _attack_names(p.targeted, targeted, f"{where} targeted", "targeted")
+    names = p.methods + p.targeted
+    if not names:
+        return
+    _int(p.queries, f"{where} queries", 1)
+    for key in ("map_goal", "t_map_goal"):
+        value = getattr(p, key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise ValueError(f"{where} {key} must be a mAP in [0, 1] (a fraction, not percent), got {value!r}")
+    if (not isinstance(p.budgets, list) or not p.budgets
+            or any(isinstance(b, bool) or not isinstance(b, (int, float)) or b <= 0 for b in p.budgets)):
+        raise ValueError(f"{where} budgets must be a non-empty list of positive L2 sizes (pixel units, e.g. "
+                         f"[0.5, 1.0, 1.5]), got {p.budgets!r}")
+    _overrides(p.steps, names, f"{where} steps", positive=True)
+    _no_fixed_steps(list(p.steps), f"{where} steps")
+    _overrides(p.params, names, f"{where} params")
+    _overrides(p.sweep, names, f"{where} sweep")
+    for method, targeted_mode in p.runs():
+        if method in p.sweep and len(p.sweep[method]) != 1:
+            raise ValueError(f"{where} sweep.{method} must name exactly one parameter, e.g. {{ eps = [\"2/255\", "
+                             f"\"8/255\"] }}, got {p.sweep[method]!r}")
+        name, values = p.sweep_of(method)
+        if not isinstance(values, list) or not values:
+            raise ValueError(f"{where} sweep.{method}.{name} must be a non-empty list of values, got {values!r}")
+        extra = dict(p.params.get(method, {}))
+        reserved = [k for k in extra if k in RESERVED_ATTACK_PARAMS]
+        if reserved or name in ("targeted", "seed", "batch_size", "steps"):
+            raise ValueError(f"{where} params / sweep of {method!r} set {', '.join(map(repr, reserved or [name]))}, "
+                             "which the grid sets itself; sweep eps or a method parameter")
+        for value in values:
+            try:
+                if name == "eps":
+                    check_value(f"{where} sweep.{method}.eps", EPS, value, syntax="toml")
+                    check_attack_params(method, {**extra, "targeted": targeted_mode}, syntax="toml")
+                else:
+                    check_attack_params(method, {**extra, name: value, "targeted": targeted_mode}, syntax="toml")
+            except ValueError as err:
+                raise InputError(f"{where}: {err}") from None
 
 
 def _defense_settings(params: Dict[str, Dict[str, Any]]) -> None:
@@ -540,4 +637,4 @@ def load_spec_file(path: str | Path) -> BenchSpec:
     return spec
 
 
-__all__ = ["AttackSet", "BenchSpec", "ConvergenceSet", "DefenseSet", "TransferSet", "load_spec_file"]
+__all__ = ["AttackSet", "BenchSpec", "ConvergenceSet", "DefenseSet", "PerturbationSet", "TransferSet", "load_spec_file"]

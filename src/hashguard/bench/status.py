@@ -19,10 +19,10 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from .plan import ATTACK, CONVERGENCE, DEFENSE, REATTACK, TRAIN, TRANSFER, Run
+from .plan import ATTACK, CONVERGENCE, DEFENSE, PERTURBATION, REATTACK, TRAIN, TRANSFER, Run
 
-KINDS = (TRAIN, ATTACK, CONVERGENCE, DEFENSE, REATTACK, TRANSFER)
-ATTACK_KINDS = (ATTACK, CONVERGENCE, REATTACK, TRANSFER)
+KINDS = (TRAIN, ATTACK, CONVERGENCE, DEFENSE, REATTACK, TRANSFER, PERTURBATION)
+ATTACK_KINDS = (ATTACK, CONVERGENCE, REATTACK, TRANSFER, PERTURBATION)
 DEFAULT_QUERIES = 1000  # what "all queries" (queries = 0) counts as in a time estimate
 
 # Seconds per unit of work on 2 (busy) CPU cores with the quick preset's cnn on mnist-mosaic (56x56),
