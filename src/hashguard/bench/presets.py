@@ -175,14 +175,14 @@ def paper() -> BenchSpec:
     return spec.validate()
 
 
-def paper_objectives() -> BenchSpec:
-    """PgA Table 6: NUS-WIDE, VGG11, 32 bits, DPSH / HashNet / DSDH / DCH / CSQ, its 7 attacks with and without ATRDH (GPU)."""
+def _pga_table(name: str, dataset: str, backbone: str, objectives: List[str], bits: List[int]) -> BenchSpec:
+    """One of PgA's extra tables (6, 7): Table 1's attacks, undefended and after ATRDH, PgA's protocol."""
     spec = BenchSpec(
-        name="paper-objectives",
-        datasets=["nus-wide"],
-        backbones=["vgg11"],
-        objectives=["dpsh", "hashnet", "dsdh", "dch", "csq"],
-        bits=[32],
+        name=name,
+        datasets=[dataset],
+        backbones=[backbone],
+        objectives=objectives,
+        bits=bits,
         seed=0,
         queries=0,
         protocol="pga",
@@ -193,6 +193,11 @@ def paper_objectives() -> BenchSpec:
         examples=["pga"],
     )
     return spec.validate()
+
+
+def paper_objectives() -> BenchSpec:
+    """PgA Table 6: NUS-WIDE, VGG11, 32 bits, DPSH / HashNet / DSDH / DCH / CSQ, its 7 attacks with and without ATRDH (GPU)."""
+    return _pga_table("paper-objectives", "nus-wide", "vgg11", ["dpsh", "hashnet", "dsdh", "dch", "csq"], [32])
 
 
 def paper_prosgan() -> BenchSpec:
@@ -216,22 +221,7 @@ def paper_prosgan() -> BenchSpec:
 
 def paper_cifar10() -> BenchSpec:
     """PgA Table 7: CIFAR-10, AlexNet, DPH, 16-64 bits, the attacks of PgA Table 1 with and without ATRDH (GPU)."""
-    spec = BenchSpec(
-        name="paper-cifar10",
-        datasets=["cifar10"],
-        backbones=["alexnet"],
-        objectives=["dph"],
-        bits=[16, 32, 64],
-        seed=0,
-        queries=0,
-        protocol="pga",
-        pretrained=True,
-        train=dict(PAPER_TRAIN),
-        attacks=AttackSet(untargeted=list(PGA_TABLE_UNTARGETED), targeted=list(PGA_TABLE_TARGETED)),
-        defenses=DefenseSet(methods=["atrdh"], untargeted=list(PGA_TABLE_UNTARGETED), targeted=list(PGA_TABLE_TARGETED)),
-        examples=["pga"],
-    )
-    return spec.validate()
+    return _pga_table("paper-cifar10", "cifar10", "alexnet", ["dph"], [16, 32, 64])
 
 
 PRESETS: Dict[str, Callable[[], BenchSpec]] = {
