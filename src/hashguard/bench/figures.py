@@ -193,13 +193,8 @@ def _line_figure(series: List[tuple[str, np.ndarray, np.ndarray]], xlabel: str, 
     if xlim is not None:
         ax.set_xlim(*xlim)
     ax.set_ylim(0, 1.02)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, xlabel, ylabel, title)
 
 
 def precision_at_n_curves(curves: Mapping[str, tuple[Any, Any]], title: str = "") -> Figure:
@@ -284,7 +279,12 @@ def map_vs_iterations(
         if level is not None:
             ax.axhline(level * 100, color=color, ls=":", lw=1)
     ax.set_xscale("log")
-    ax.set_xlabel("PGD iterations T")
+    return _finish(fig, ax, "PGD iterations T", ylabel, title)
+
+
+def _finish(fig: Figure, ax: Any, xlabel: str, ylabel: str, title: str) -> Figure:
+    """The axis labels, title and legend every line figure here ends with; a tight layout."""
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend(fontsize=8)
@@ -326,12 +326,7 @@ def l2_vs_map(
         ax.axhline(float(goal) * 100, color="0.3", ls="--", lw=1)
     for b in budgets:
         ax.axvline(float(b), color="0.6", ls=":", lw=1)
-    ax.set_xlabel("mean L2 of the perturbation")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, "mean L2 of the perturbation", ylabel, title)
 
 
 # --------------------------------------------------------------------------------------------
