@@ -183,6 +183,21 @@ def check_batch_sizes(batch_sizes: Iterable[int], ranks: Ranks, *, flag: str = "
                          f"raise {flag} or start fewer processes (torchrun --nproc_per_node)")
 
 
+def start_training(model: M, n_items: int, batch_size: int, progress: bool, log):
+    """What every data-parallel training loop (hashing and adversarial) does first: check that each
+    global batch of ``n_items`` split by ``batch_size`` gives every rank an item, give every rank
+    rank 0's weights (SyncBatchNorm on CUDA), and keep progress bars and logs on rank 0.
+
+    Returns ``(model, ranks, progress, log)``; outside torchrun the model, the single rank and
+    ``progress`` / ``log`` unchanged."""
+    from .data.batching import split_order
+
+    ranks = current_ranks()
+    check_batch_sizes((c.numel() for c in split_order(torch.arange(n_items), batch_size)), ranks)
+    model = prepare_model(model, ranks)  # identical start on every rank; SyncBatchNorm on CUDA
+    return model, ranks, progress and ranks.main, (log if ranks.main else None)
+
+
 def gather_rows(rows: torch.Tensor, global_size: int, ranks: Ranks) -> torch.Tensor:
     """All ranks' ``rows`` (each rank's slice of a global batch of ``global_size`` items, split as
     :func:`shard` does) concatenated in rank order: the rows of the whole global batch."""

@@ -48,7 +48,7 @@ from .. import data_parallel as dp
 from .._atomic import atomic_torch_save
 from .._repr import dataclass_changes, describe, same_value
 from ..attacks import create_attack
-from ..data.batching import count_batches, split_order
+from ..data.batching import count_batches
 from ..hashing.base import HashingObjective
 from ..hashing.trainer import backward_over_ranks, fill_buffer, optimizer_step, rank_batches
 from ..models.contract import check_hash_model
@@ -257,11 +257,7 @@ class Defense:
         model = copy.deepcopy(self.source)
         device = model.device
         objective = self.objective.to(device)
-        ranks = dp.current_ranks()
-        dp.check_batch_sizes((c.numel() for c in split_order(torch.arange(len(train)), cfg.batch_size)), ranks)
-        model = dp.prepare_model(model, ranks)  # identical start on every rank; SyncBatchNorm on CUDA
-        progress = progress and ranks.main
-        log = log if ranks.main else None
+        model, ranks, progress, log = dp.start_training(model, len(train), cfg.batch_size, progress, log)
         scaler = grad_scaler(device)
         self.model = model
         generator = torch.Generator().manual_seed(cfg.seed)

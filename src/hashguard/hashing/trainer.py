@@ -228,11 +228,7 @@ def train_hash_model(
         )
     device = model.device
     objective.to(device)
-    ranks = dp.current_ranks()
-    dp.check_batch_sizes((c.numel() for c in split_order(torch.arange(len(train)), config.batch_size)), ranks)
-    model = dp.prepare_model(model, ranks)  # identical start on every rank; SyncBatchNorm on CUDA
-    progress = progress and ranks.main
-    log = log if ranks.main else None
+    model, ranks, progress, log = dp.start_training(model, len(train), config.batch_size, progress, log)
     scaler = grad_scaler(device)
     generator = torch.Generator().manual_seed(config.seed)
     optimizer = torch.optim.SGD(
