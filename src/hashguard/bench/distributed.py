@@ -176,6 +176,25 @@ def _local_cluster(workers: int, device: str, level: int):
     are GPUs enough, else through a nanny environment per worker."""
     from distributed import Nanny, Scheduler, SpecCluster
 
+    with _torch_speed_allocator():
+        return _start_local_cluster(workers, device, level, Nanny, Scheduler, SpecCluster)
+
+
+@contextlib.contextmanager
+def _torch_speed_allocator() -> Iterator[None]:
+    """Start nannies without Dask's ``MALLOC_TRIM_THRESHOLD_=65536`` (its default pre-spawn
+    environment): glibc then hands freed memory back to the kernel at every step, and torch's
+    per-step tensors are mapped afresh. Measured on 2 CPU cores: a single-thread conv training loop
+    ran 8.3 s in a default Dask worker, 4.4 s without the variable and 5.2 s in a plain process."""
+    import dask
+
+    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {})
+    environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+        yield
+
+
+def _start_local_cluster(workers: int, device: str, level: int, Nanny, Scheduler, SpecCluster):  # noqa: N803
     gpus = 0
     if str(device).startswith("cuda"):
         import torch
