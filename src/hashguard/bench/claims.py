@@ -143,12 +143,13 @@ CLAIMS: List[Claim] = [
     Claim("NAG", "Sec. 1", "NAG transfers a targeted attack to another hashing model better than I-FGSM "
           "(1.2-3x the success of PGD)", "default",
           _r("nag", True, role="transfer"), ">", _r("ifgsm", True, role="transfer"),
-          run="a grid with two models on one dataset and [transfer] targeted = [\"nag\", \"ifgsm\"] (the quick "
-              "preset has one model)"),
+          run="hashguard bench --grid benchmarks/grids/nag-transfer-quick.toml --out runs/nag-transfer-quick "
+              "(two models; the quick preset has one)"),
     Claim("NAG", "Sec. 4", "vulnerable (source, target) pairs mined from the white-box Hamming distance transfer "
           "more often", "default",
-          unmeasurable="hashguard draws one target per query and does not mine pairs; the paper's ImageNet-100 "
-                       "HashNet ResNet victims are not built in"),
+          unmeasurable="the query threat draws one target per query and mines no pairs; mining exists in the "
+                       "injection protocol (hashguard attack --threat injection --mine M), whose figures are not "
+                       "bench records yet (benchmarks/injection_transfer.py measures them)"),
 ]
 
 

@@ -2,7 +2,7 @@
 
 One command regenerates the page from results folders of ``hashguard bench``::
 
-    python -m hashguard.bench.reproduction --from runs/quick runs/sdha-quick --write docs/reproduction.md
+    python -m hashguard.bench.reproduction --from runs/quick runs/sdha-quick runs/nag-transfer-quick --write docs/reproduction.md
 
 For every claim of :data:`hashguard.bench.claims.CLAIMS` it finds the two measures in the folders
 (the first folder and model that has each), compares them and writes one of:
