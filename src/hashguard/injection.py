@@ -139,23 +139,20 @@ def _candidates(pool_labels: Optional[torch.Tensor], n_pool: int, c: int, n: int
     return allowed[torch.randperm(allowed.numel(), generator=gen)[: min(n, allowed.numel())]]
 
 
-def _hamming(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Pairwise Hamming distances of ±1 codes, (len(a), len(b))."""
-    bits = a.shape[1]
-    return ((bits - a.float() @ b.float().T) / 2).round()
-
-
 def _retrieval(query_codes: torch.Tensor, db_codes: torch.Tensor, relevant: torch.Tensor, item_codes: torch.Tensor,
                *, k: int, topk: Optional[int], radius: int) -> Dict[str, float]:
     """Top-k success, radius success and AP mean of ``query_codes`` on ``db_codes`` where the
     items flagged in ``relevant`` (their codes ``item_codes``) are the relevant ones."""
-    from .retrieval import per_query_scores
+    from .retrieval import hamming_distances, per_query_scores
 
     if query_codes.shape[0] == 0:
         return {"topk_success": 0.0, "radius_success": 0.0, "t_map": 0.0}
     ones = torch.ones(query_codes.shape[0], 1)
     ap, p = per_query_scores(query_codes, db_codes, ones, relevant.float().unsqueeze(1), topk=topk, n=k)
-    within = (_hamming(query_codes, item_codes).min(1).values <= radius).float()
+    if item_codes.shape[0]:
+        within = torch.from_numpy(hamming_distances(query_codes, item_codes).min(1) <= radius).float()
+    else:
+        within = torch.zeros(query_codes.shape[0])
     return {"topk_success": float((p > 0).mean()), "radius_success": float(within.mean()), "t_map": float(ap.mean())}
 
 
