@@ -52,7 +52,7 @@ from typing import Any, Dict, Iterator, List, Optional
 from .._atomic import atomic_write_json
 from ..errors import InputError, OutputPathError
 from ..precision import current_precision, mixed_precision
-from .plan import DEFENSE, TRAIN, Run, model_id
+from .plan import DEFENSE, SURROGATE, TRAIN, Run, model_id
 from .spec import BenchSpec
 from .store import RecordStore
 
@@ -63,7 +63,7 @@ EVENT_TOPIC = "hashguard-bench"
 CONNECT_TIMEOUT_S = 5.0  # to reach a --scheduler address
 WORKER_WAIT_S = 120.0  # for a first worker to join a --scheduler with none yet
 RETRIES = 1  # a run that raises is tried once more; a dead worker's run is re-run by Dask itself
-_PRIORITY = {TRAIN: 2, DEFENSE: 1}  # models first, so their attacks can start sooner
+_PRIORITY = {TRAIN: 2, SURROGATE: 2, DEFENSE: 1}  # models first, so their attacks can start sooner
 
 
 def check_cluster_options(workers: Optional[int], scheduler: Optional[str], *, objects=None) -> None:
@@ -319,7 +319,7 @@ def _submit(client, pending: Dict[str, Run], examples, template: Job) -> list:
         home = {g: workers[i % len(workers)] for i, g in enumerate(groups)}
     futures: Dict[str, Any] = {}
     for key, run in pending.items():
-        needs = [] if run.role == TRAIN else [run.config.get("model"), run.config.get("surrogate")]
+        needs = [] if run.role in (TRAIN, SURROGATE) else [run.config.get("model"), run.config.get("surrogate")]
         deps = [futures[k] for k in needs if k in futures]
         placement: Dict[str, Any] = {}
         if home:

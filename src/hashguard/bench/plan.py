@@ -12,6 +12,13 @@
                  "none" row; the same record as the table run when the settings match)
     transfer     every ordered (surrogate, victim) pair of models on one dataset, plus the
                  white-box diagonal
+    surrogate    one per ``[injection]`` surrogate and (dataset, objective, bits) of the victims it
+                 serves: a model of another backbone / seed trained like a grid model (the grid's
+                 split and ``[train]``, with the surrogate's overrides); a ``train`` config, so a
+                 surrogate equal to a grid model shares its record and checkpoint
+    injection    every ``[injection]`` method x attacker-image source on every victim (the grid's
+                 trained models, or those ``victims`` names): white-box (surrogate = victim) and
+                 once per surrogate (black-box); after the victim's and the surrogate's train runs
     perturbation every ``[perturbation]`` method at each value of its swept parameter (SDHA's
                  weight, the others' eps) on ``perturbation.queries`` queries, stopping each query
                  at AP 0 (1 if targeted) unless its params say otherwise; a swept eps is part of
@@ -35,6 +42,7 @@ from .store import RecordStore
 
 TRAIN, ATTACK, CONVERGENCE, DEFENSE, REATTACK, TRANSFER = "train", "attack", "convergence", "defense", "reattack", "transfer"
 PERTURBATION = "perturbation"
+SURROGATE, INJECTION = "surrogate", "injection"
 
 
 @dataclass
@@ -170,6 +178,76 @@ def perturbation_runs(spec: BenchSpec, identity: Dict[str, Any], model_key: str)
     return runs
 
 
+def surrogate_label(identity: Dict[str, Any]) -> str:
+    """``ResNet18 seed 1 (DPSH-32)``: how a surrogate model is named in the injection tables."""
+    from .names import display_name
+
+    return (f"{display_name(identity['backbone'])} seed {identity['seed']} "
+            f"({display_name(identity['hash_method'])}-{identity['bits']})")
+
+
+def injection_victims(spec: BenchSpec) -> List[Dict[str, Any]]:
+    """The grid's trained models that ``[injection]`` poisons (all, or those its ``victims`` names)."""
+    victims = spec.injection.victims if isinstance(spec.injection.victims, dict) else {}
+    axes = {"datasets": "dataset", "backbones": "backbone", "objectives": "hash_method", "bits": "bits"}
+    trained = [model_identity(*combo) for combo in itertools.product(spec.datasets, spec.backbones, spec.objectives, spec.bits)]
+    return [m for m in trained if all(m[axes[key]] in values for key, values in victims.items())]
+
+
+def injection_pairs(spec: BenchSpec) -> List[tuple]:
+    """``(victim, surrogate, entry index)`` of every injection victim: ``(victim, None, None)`` for
+    the white-box runs (when ``white_box``), then one per declared surrogate, where ``surrogate``
+    is ``{"identity", "config", "victim_config", "entry"}`` (its train config and the victim's)."""
+    inj = spec.injection
+    out: List[tuple] = []
+    if not inj.methods:
+        return out
+    for victim in injection_victims(spec):
+        if inj.white_box:
+            out.append((victim, None, None))
+        for i, entry in enumerate(inj.surrogates):
+            identity = model_identity(victim["dataset"], entry["backbone"], entry.get("objective", victim["hash_method"]),
+                                      victim["bits"])
+            config = {"kind": TRAIN, **identity, "seed": int(entry.get("seed", spec.seed)),
+                      "pretrained": bool(entry.get("pretrained", spec.pretrained)),
+                      "train": {**spec.train, **dict(entry.get("train", {}))}}
+            surrogate = {"identity": {**identity, "seed": config["seed"]}, "config": config,
+                         "victim_config": train_config(spec, victim), "entry": dict(entry)}
+            out.append((victim, surrogate, i))
+    return out
+
+
+def injection_runs(spec: BenchSpec, model_keys: Dict[tuple, str]) -> List[Run]:
+    """The surrogate train runs (each distinct one once, before its first use) and the injection
+    runs of ``spec`` (:func:`injection_pairs` x methods x sources); ``model_keys``: the train key
+    of every grid model by :func:`model_id`."""
+    inj = spec.injection
+    runs: List[Run] = []
+    seen = set()
+    for victim, surrogate, _ in injection_pairs(spec):
+        surrogate_key = None
+        if surrogate is not None:
+            train = Run(SURROGATE, surrogate["config"], surrogate["identity"])
+            surrogate_key = train.key
+            if train.key not in seen and train.key not in model_keys.values():
+                seen.add(train.key)
+                runs.append(train)
+        for method in inj.methods:
+            for source in inj.sources:
+                config = {
+                    "kind": INJECTION, **victim, "method": method, "targeted": True,
+                    "steps": inj.steps_of(method, spec.attacks), "params": inj.params_of(method, spec.attacks),
+                    "source": source, "targets": int(inj.targets), "per_target": int(inj.per_target),
+                    "queries": int(spec.queries if inj.queries is None else inj.queries), "radius": int(inj.radius),
+                    "k": int(inj.k), "mine": int(inj.mine), "noise_proxy": float(inj.noise_proxy),
+                    "batch_size": int(spec.batch_size), "model": model_keys[model_id(victim)], "surrogate": surrogate_key,
+                    **({} if spec.protocol == "default" else {"protocol": spec.protocol}),
+                }
+                runs.append(Run(INJECTION, config, victim, surrogate=None if surrogate is None else surrogate["identity"],
+                                extra={"source": source}))
+    return runs
+
+
 def plan(spec: BenchSpec) -> List[Run]:
     """Every run of ``spec`` in the order the runner executes them (dependencies first)."""
     runs: List[Run] = []
@@ -208,9 +286,11 @@ def plan(spec: BenchSpec) -> List[Run]:
                 surrogate_key=None if i == j else model_keys[j],
             )
             runs.append(Run(TRANSFER, config, victim, surrogate=surrogate))
+    runs += injection_runs(spec, {model_id(m): model_keys[i] for i, m in enumerate(models)})
     return runs
 
 
 __all__ = ["Run", "plan", "models_of", "model_identity", "model_label", "model_id", "external_identity", "is_external",
            "same_data", "train_config", "attack_config", "EXTERNAL",
-           "TRAIN", "ATTACK", "CONVERGENCE", "DEFENSE", "REATTACK", "TRANSFER", "PERTURBATION", "perturbation_runs"]
+           "TRAIN", "ATTACK", "CONVERGENCE", "DEFENSE", "REATTACK", "TRANSFER", "PERTURBATION", "perturbation_runs",
+           "SURROGATE", "INJECTION", "injection_pairs", "injection_runs", "injection_victims", "surrogate_label"]

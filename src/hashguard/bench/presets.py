@@ -32,7 +32,9 @@
     ``--data-dir``; AlexNet and VGG11 from ImageNet weights; DPH, DPSH, HashNet and CSQ; 16, 32, 48
     and 64 bits (SAAT's four lengths; PgA uses 16, 32 and 64); every attack at its paper default on
     all queries; SAAT, ATRDH, CgAT and PgA-AT at their paper epochs with the re-attacks of SAAT
-    Table III/IV. Days of GPU time: for users with the datasets and a GPU.
+    Table III/IV; and NAG's database injection (``[injection]``: NAG against I-FGSM, white-box and
+    black-box from a ResNet18 surrogate of another seed, into the 48-bit DPSH models). Days of GPU
+    time: for users with the datasets and a GPU.
 
 A grid is a product (datasets x backbones x objectives x bits) under one protocol, so the papers'
 other tables, which use other models or another protocol, are presets of their own (same training,
@@ -47,13 +49,26 @@ GPU-sized):
 ``paper-cifar10``
     PgA Table 7: CIFAR-10 (single-label), AlexNet, DPH, 16, 32 and 64 bits; the attacks of PgA Table 1,
     undefended and after ATRDH; PgA's protocol.
+``paper-transfer``
+    ProS-GAN Table 3: transfer t-MAP of DHTA and ProS-GAN between NUS-WIDE DPSH models of three
+    backbones (AlexNet, VGG11, ResNet18) and two lengths (12, 32 bits), every ordered pair
+    (``[transfer]``), ProS-GAN's protocol. A preset of its own, not part of ``paper``: its
+    backbones, bit lengths and protocol are not the ``paper`` grid's, and a grid is one product
+    under one protocol.
+
+``injection-quick``
+    NAG's database injection (``[injection]``) on the built-in data: the quick preset's model (cnn,
+    DPSH, 32 bits, same training) as the victim, a ResNet18 surrogate of seed 1 trained with the
+    same settings (black-box), NAG against I-FGSM at the quick budget (T = 8, sign step 2/255,
+    eps 8/255), white-box and black-box, in-distribution and noise attacker images, 10 per
+    category, all 10 categories. Measured: see the function's docstring.
 """
 
 from __future__ import annotations
 
 from typing import Callable, Dict, List
 
-from .spec import ALL, AttackSet, BenchSpec, ConvergenceSet, DefenseSet, PerturbationSet
+from .spec import ALL, AttackSet, BenchSpec, ConvergenceSet, DefenseSet, InjectionSet, PerturbationSet, TransferSet
 
 QUICK_STEP_SIZE = 2 / 255  # sign-step size of the PGD-style attacks (paper: 1/255 with T = 100)
 QUICK_SIGN_STEP = {"pga", "pga-dagger", "mainstay", "ifgsm", "p2p", "dhta", "tha", "nag"}
@@ -171,6 +186,65 @@ def paper() -> BenchSpec:
         convergence=ConvergenceSet(methods=["pga", "mainstay"], targeted=["dhta"], steps=[10, 20, 50, 100, 200, 500],
                                    queries=500),
         examples=["pga", "mainstay"],
+        injection=paper_injection(),
+    )
+    return spec.validate()
+
+
+def paper_injection() -> InjectionSet:
+    """NAG's experiment (Sec. 1, 4): database injection into the 48-bit DPSH models (NAG's public
+    code: 48 bits, success within radius 5), NAG against the PGD-style I-FGSM at their paper
+    iterations, white-box and black-box from a ResNet18 surrogate of another seed (trained like the
+    grid's models), with in-distribution (training split) and out-of-distribution (noise) attacker
+    images, 10 per target category, every category."""
+    return InjectionSet(methods=["nag", "ifgsm"], surrogates=[{"backbone": "resnet18", "seed": 1}],
+                        victims={"objectives": ["dpsh"], "bits": [48]}, sources=["train", "noise"], per_target=10,
+                        radius=5, k=10)
+
+
+def paper_transfer() -> BenchSpec:
+    """ProS-GAN Table 3: NUS-WIDE, DPSH, AlexNet / VGG11 / ResNet18 x 12 / 32 bits, DHTA and ProS-GAN transfer t-MAP (GPU)."""
+    spec = BenchSpec(
+        name="paper-transfer",
+        datasets=["nus-wide"],
+        backbones=["alexnet", "vgg11", "resnet18"],
+        objectives=["dpsh"],
+        bits=[12, 32],
+        seed=0,
+        queries=0,
+        protocol="prosgan",
+        pretrained=True,
+        train=dict(PAPER_TRAIN),
+        transfer=TransferSet(targeted=["dhta", "prosgan"]),  # every ordered pair; the diagonal is white-box
+        examples=[],
+    )
+    return spec.validate()
+
+
+INJECTION_QUICK_SURROGATE = {"backbone": "resnet18", "seed": 1}
+
+
+def injection_quick() -> BenchSpec:
+    """NAG's database injection on mnist-mosaic: the quick model, NAG vs I-FGSM (T = 8), white-/black-box (ResNet18 surrogate)."""
+    base = quick()
+    spec = BenchSpec(
+        name="injection-quick",
+        datasets=base.datasets, backbones=base.backbones, objectives=base.objectives, bits=base.bits,
+        seed=0,
+        queries=base.queries,
+        batch_size=base.batch_size,
+        train=dict(base.train),
+        injection=InjectionSet(
+            methods=["nag", "ifgsm"],
+            steps={"nag": QUICK_STEPS, "ifgsm": QUICK_STEPS},
+            params={"nag": {"step": QUICK_STEP_SIZE}, "ifgsm": {"step": QUICK_STEP_SIZE}},
+            surrogates=[dict(INJECTION_QUICK_SURROGATE)],
+            sources=["train", "noise"],
+            per_target=10,
+            radius=5,
+            k=10,
+        ),
+        examples=[],
     )
     return spec.validate()
 
@@ -231,6 +305,8 @@ PRESETS: Dict[str, Callable[[], BenchSpec]] = {
     "paper-objectives": paper_objectives,
     "paper-prosgan": paper_prosgan,
     "paper-cifar10": paper_cifar10,
+    "paper-transfer": paper_transfer,
+    "injection-quick": injection_quick,
 }
 
 
@@ -245,5 +321,5 @@ def get_preset(name: str) -> BenchSpec:
     return PRESETS[name]()
 
 
-__all__ = ["PRESETS", "get_preset", "list_presets", "paper", "paper_cifar10", "paper_objectives", "paper_prosgan", "quick",
-           "sdha_quick"]
+__all__ = ["PRESETS", "get_preset", "injection_quick", "list_presets", "paper", "paper_cifar10", "paper_injection",
+           "paper_objectives", "paper_prosgan", "paper_transfer", "quick", "sdha_quick"]

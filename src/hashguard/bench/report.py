@@ -41,13 +41,16 @@ from .. import __version__
 from .._atomic import atomic_write_bytes, atomic_write_text
 from .._paths import check_output_dir, path_inside
 from . import figures, published
+from .injection import injection_section
 from .names import display_name
 from .perturbation import perturbation_section
 from .plan import (
     ATTACK,
     CONVERGENCE,
     DEFENSE,
+    INJECTION,
     REATTACK,
+    SURROGATE,
     TRAIN,
     TRANSFER,
     is_external,
@@ -55,6 +58,7 @@ from .plan import (
     models_of,
     plan,
     same_data,
+    surrogate_label,
 )
 from .results import load_spec_of, open_store
 from .robust import worst_case
@@ -929,10 +933,17 @@ def export_rows(res: _Results, folder: Optional[str] = None) -> List[Dict[str, A
         x, m = rec["metrics"], r.model
         row: Dict[str, Any] = {k: None for k in EXPORT_FIELDS}
         row.update(results=folder if folder is not None else (res.out.name or str(res.out)), key=r.key, role=r.role,
-                   model=res.short[res._mid(m)], dataset=m.get("dataset"), backbone=m.get("backbone"),
+                   model=res.short.get(res._mid(m)), dataset=m.get("dataset"), backbone=m.get("backbone"),
                    objective=m.get("hash_method"), bits=m.get("bits") or x.get("bits"), defense=r.defense,
                    seconds=rec["timings"].get("wall_seconds"))
-        if r.role == TRAIN:
+        if r.role == SURROGATE:
+            row.update(model=surrogate_label(m), metric="clean_map", value=x.get("clean_map"))
+        elif r.role == INJECTION:  # the headline figure of NAG's threat model; clean_map: the unperturbed images'
+            row.update(attack=display_name(r.config["method"]), mode="injection",
+                       surrogate=surrogate_label(r.surrogate) if r.surrogate is not None else None, T=x.get("steps"),
+                       eps=x.get("eps"), queries=x.get("n_queries"), metric="radius_success", value=x.get("radius_success"),
+                       clean_map=x.get("clean_radius_success"))
+        elif r.role == TRAIN:
             row.update(metric="clean_map", value=x.get("clean_map"))
         elif r.role != DEFENSE:
             t = bool(r.config["targeted"])
@@ -978,6 +989,7 @@ def build_report(out: str | Path, *, run_seconds: Optional[float] = None) -> _Do
     _published(doc, res)
     _defense_table(doc, res)
     _transfer_tables(doc, res)
+    injection_section(doc, res)
     perturbation_section(doc, res)
     _cost_table(doc, res)
     _figures(doc, res)

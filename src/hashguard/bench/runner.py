@@ -29,7 +29,20 @@ from .._lock import folder_lock
 from .._paths import check_output_dir
 from ..data.batching import load_images
 from .grid import run_grid
-from .plan import ATTACK, CONVERGENCE, DEFENSE, PERTURBATION, REATTACK, TRAIN, TRANSFER, Run, is_external, plan
+from .plan import (
+    ATTACK,
+    CONVERGENCE,
+    DEFENSE,
+    INJECTION,
+    PERTURBATION,
+    REATTACK,
+    SURROGATE,
+    TRAIN,
+    TRANSFER,
+    Run,
+    is_external,
+    plan,
+)
 from .results import SPEC_FILE, load_spec_of, open_store, protocol_of
 from .spec import BenchSpec
 from .store import RecordStore
@@ -312,8 +325,8 @@ def run_bench(
 ) -> Dict[str, Any]:
     """Run every missing run of ``spec`` into ``out`` and (with ``report``) write the report.
 
-    ``select``: run only the planned attack runs for which ``select(run)`` is true (train and
-    defense runs are always kept, the attacks depend on them); e.g. to split a grid over machines.
+    ``select``: run only the planned attack runs for which ``select(run)`` is true (train, surrogate
+    and defense runs are always kept, the attacks depend on them); e.g. to split a grid over machines.
 
     ``objects``: ``{name: (model, splits)}`` for the ``[[models]]`` entries given in memory
     (``in_memory = true``; :func:`hashguard.evaluate_robustness` builds those).
@@ -393,10 +406,14 @@ def execute_run(ctx: _Context, run: Run, *, example: bool, machine: str, threads
     """``(metrics, timings)`` of one run, computed with ``threads`` CPU threads (None: the process's
     setting); the timings say the machine, device and thread count it ran with."""
     with run_threads(threads) as used:
-        if run.role == TRAIN:
+        if run.role in (TRAIN, SURROGATE):
             metrics, timings = _train(ctx, run)
         elif run.role == DEFENSE:
             metrics, timings = _defend(ctx, run)
+        elif run.role == INJECTION:
+            from .injection import run_injection
+
+            metrics, timings = run_injection(ctx, run)
         else:
             assert run.role in (ATTACK, CONVERGENCE, REATTACK, TRANSFER, PERTURBATION)
             metrics, timings = _attack(ctx, run, example=example)
@@ -407,7 +424,7 @@ def _run_locked(spec: BenchSpec, out: Path, data_dir, device, progress, log, rep
                 threads: Optional[int], cluster=None) -> Dict[str, Any]:
     store = open_store(spec, out)
     atomic_write_json(out / SPEC_FILE, spec.to_dict())
-    runs = [r for r in plan(spec) if select is None or r.role in (TRAIN, DEFENSE) or select(r)]
+    runs = [r for r in plan(spec) if select is None or r.role in (TRAIN, SURROGATE, DEFENSE) or select(r)]
     examples = example_keys(spec, runs)
     pending = list(dict.fromkeys(r.key for r in runs if not store.has(r.config)))
     start = time.perf_counter()

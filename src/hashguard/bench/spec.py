@@ -53,6 +53,24 @@ defaults, except the example lists)::
     untargeted = ["pga"]
     targeted = ["nag", "mainstay"]
 
+    [injection]                      # NAG's database injection (hashguard.injection), per trained model
+    methods = ["nag", "ifgsm"]       # targeted attacks (any; ifgsm / pga / dhta as the PGD-style baseline)
+    steps = { nag = 8 }              # iterations per method (default: [attacks] steps, else the paper's)
+    params = { nag = { step = "2/255" } }   # per method (default: its [attacks] params)
+    white_box = true                 # also craft on the victim itself
+    surrogates = [{ backbone = "resnet18", seed = 1 }]   # black-box: extra models trained once per
+                                     # dataset x objective x bits of the victims (the grid's [train]; keys:
+                                     # backbone, seed, objective (default the victim's), pretrained, train = {...})
+    victims = { objectives = ["dpsh"], bits = [48] }      # which grid models are poisoned (default: all)
+    sources = ["train", "noise"]     # the attacker's images: in-distribution (training split) / out-of-distribution
+    targets = 0                      # target categories drawn by the seed (0 = every category a query carries)
+    per_target = 10                  # poisoned images per target category
+    queries = 500                    # benign queries (default: the grid's queries; 0 = all)
+    radius = 5                       # Hamming radius of the radius success (NAG's code: 5)
+    k = 10                           # cut-off of the top-k success
+    mine = 0                         # vulnerable-pair mining: candidate factor (0 = off)
+    noise_proxy = 0.0                # std of the Gaussian-noise proxy (0 = off)
+
     [[models]]                       # existing models: attacked, defended, re-attacked, never trained
     name = "mine"                    # how tables name it (unique)
     def = "nets/mine.py:MyHashNet"   # FILE.py:NAME, relative to the grid file (or absolute)
@@ -62,6 +80,12 @@ defaults, except the example lists)::
     input_norm = "imagenet"          # or "none", or "0.5,0.5,0.5/0.25,0.25,0.25"
     output = "tanh"                  # "logits" (default) or "tanh"
     hash_method = "dpsh"             # the objective it was trained with: L_ori of the defenses (default dpsh)
+
+``[injection]`` poisons the database of the grid's trained models (not of ``[[models]]``, which
+have no backbone or bit length to train a surrogate with): each victim x method x source runs
+white-box (surrogate = victim) and once per surrogate; a surrogate is trained once per dataset,
+objective and bit length it serves, on the grid's split, and recorded and resumed like the grid's
+models.
 
 A grid with ``[[models]]`` and none of datasets / backbones / objectives / bits trains nothing: it
 only evaluates the listed models; give the axes too to mix trained and existing models.
@@ -177,6 +201,38 @@ class TransferSet:
 
 
 @dataclass
+class InjectionSet:
+    """NAG's database-injection experiment (:func:`hashguard.injection.evaluate_injection`) on the
+    grid's trained models: white-box and against each declared surrogate (black-box)."""
+
+    methods: List[str] = field(default_factory=list)  # targeted attacks
+    steps: Dict[str, int] = field(default_factory=dict)
+    params: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    white_box: bool = True
+    surrogates: List[Dict[str, Any]] = field(default_factory=list)
+    victims: Dict[str, List[Any]] = field(default_factory=dict)
+    sources: List[str] = field(default_factory=lambda: ["train"])
+    targets: int = 0
+    per_target: int = 10
+    queries: Optional[int] = None
+    radius: int = 5
+    k: int = 10
+    mine: int = 0
+    noise_proxy: float = 0.0
+
+    def params_of(self, method: str, attacks: AttackSet) -> Dict[str, Any]:
+        """The method's parameters: its own ``params`` entry, else those of ``[attacks]``."""
+        return dict(self.params[method]) if method in self.params else dict(attacks.params.get(method, {}))
+
+    def steps_of(self, method: str, attacks: AttackSet) -> Optional[int]:
+        return self.steps.get(method, attacks.steps.get(method))
+
+
+SURROGATE_KEYS = ("backbone", "seed", "objective", "pretrained", "train")
+VICTIM_KEYS = ("datasets", "backbones", "objectives", "bits")
+
+
+@dataclass
 class BenchSpec:
     """A benchmark grid: datasets x backbones x objectives x bits, each model attacked, defended
     and re-attacked, plus convergence and transfer runs. See the module docstring for the file
@@ -200,6 +256,7 @@ class BenchSpec:
     convergence: ConvergenceSet = field(default_factory=ConvergenceSet)
     transfer: TransferSet = field(default_factory=TransferSet)
     perturbation: PerturbationSet = field(default_factory=PerturbationSet)
+    injection: InjectionSet = field(default_factory=InjectionSet)
     examples: List[str] = field(default_factory=lambda: ["pga", "mainstay"])  # retrieval-grid attacks
     example_rows: int = 4
     models: List[Dict[str, Any]] = field(default_factory=list)  # existing models (see the module docstring)
@@ -222,7 +279,7 @@ class BenchSpec:
         if isinstance(data.get("models"), list) and base_dir is not None:
             data["models"] = [_rebase(m, base_dir) for m in data["models"]]
         sections = {"attacks": AttackSet, "defenses": DefenseSet, "convergence": ConvergenceSet, "transfer": TransferSet,
-                    "perturbation": PerturbationSet}
+                    "perturbation": PerturbationSet, "injection": InjectionSet}
         _check_keys(data, _fields(cls), source)
         kwargs: Dict[str, Any] = {}
         for key, value in data.items():
@@ -336,6 +393,7 @@ class BenchSpec:
                 _int(s, "[convergence] steps", 1)
             _int(c.queries, "[convergence] queries", 1)
         _perturbation_settings(self.perturbation, untargeted, targeted)
+        _injection_settings(self, targeted, TrainConfig)
         self.examples = _attack_names(self.examples, sorted(set(untargeted) | set(targeted)), "examples", "")
         if self.transfer.untargeted or self.transfer.targeted:
             from .plan import models_of, same_data
@@ -489,6 +547,91 @@ def _perturbation_settings(p: PerturbationSet, untargeted: List[str], targeted: 
                 raise InputError(f"{where}: {err}") from None
 
 
+def _injection_settings(spec: BenchSpec, targeted: List[str], train_config_cls) -> None:
+    """``[injection]``: targeted methods, their steps / params, the surrogates (each trainable and
+    never one of the victims), the victim filter, the attacker images and the protocol numbers."""
+    from ..hashing import list_hashing
+    from ..injection import SOURCES
+    from ..models import list_backbones
+
+    where = "[injection]"
+    inj = spec.injection
+    inj.methods = _attack_names(inj.methods, targeted, f"{where} methods", "targeted")
+    if not inj.methods:
+        if inj.surrogates or inj.steps or inj.params or inj.victims:
+            raise ValueError(f"{where} declares surrogates, steps, params or victims but no methods; add "
+                             "methods = [\"nag\", \"ifgsm\"] or drop [injection]")
+        return
+    if not isinstance(inj.white_box, bool):
+        raise ValueError(f"{where} white_box must be true or false, got {inj.white_box!r}")
+    if not isinstance(inj.surrogates, list):
+        raise ValueError(f"{where} surrogates must be a list of tables, e.g. [{{ backbone = \"resnet18\", seed = 1 }}], "
+                         f"got {inj.surrogates!r}")
+    if not inj.white_box and not inj.surrogates:
+        raise ValueError(f"{where} has white_box = false and no surrogates: nothing to run; add surrogates = "
+                         "[{ backbone = \"resnet18\", seed = 1 }] or set white_box = true")
+    if not spec.datasets:
+        raise ValueError(f"{where} poisons the grid's trained models, and this grid trains none; list datasets, "
+                         "backbones, objectives and bits (existing [[models]] cannot be injection victims)")
+    _overrides(inj.steps, inj.methods, f"{where} steps", positive=True)
+    _no_fixed_steps(list(inj.steps), f"{where} steps")
+    _overrides(inj.params, inj.methods, f"{where} params")
+    _attack_settings(AttackSet(targeted=inj.methods, steps=inj.steps),
+                     {m: inj.params_of(m, spec.attacks) for m in inj.methods}, "injection")
+    for i, entry in enumerate(inj.surrogates):
+        what = f"{where} surrogates #{i + 1}"
+        _check_keys(entry, list(SURROGATE_KEYS), what)
+        if not isinstance(entry.get("backbone"), str):
+            raise ValueError(f"{what} needs backbone = \"...\" (one of {', '.join(list_backbones())})")
+        _names([entry["backbone"]], list_backbones(), "backbone", f"{what} backbone")
+        if "objective" in entry:
+            _names([entry["objective"]], list_hashing(), "objective", f"{what} objective")
+        if "seed" in entry:
+            _int(entry["seed"], f"{what} seed", 0)
+        if "pretrained" in entry and not isinstance(entry["pretrained"], bool):
+            raise ValueError(f"{what} pretrained must be true or false, got {entry['pretrained']!r}")
+        overrides = entry.get("train", {})
+        if not isinstance(overrides, dict):
+            raise ValueError(f"{what} train must be a table of [train] settings, got {overrides!r}")
+        _check_keys(overrides, [f for f in _fields(train_config_cls) if f not in ("seed", "num_workers")], f"{what} train")
+        try:
+            train_config_cls(**overrides).validate(syntax="toml")
+        except ValueError as err:
+            raise InputError(f"{what} train: {err}") from None
+    if not isinstance(inj.victims, dict):
+        raise ValueError(f"{where} victims must be a table such as {{ objectives = [\"dpsh\"], bits = [48] }}, got {inj.victims!r}")
+    _check_keys(inj.victims, list(VICTIM_KEYS), f"{where} victims")
+    for key, values in inj.victims.items():
+        if not isinstance(values, list) or not values or any(v not in getattr(spec, key) for v in values):
+            raise ValueError(f"{where} victims.{key} must be a non-empty list of the grid's {key} "
+                             f"({', '.join(map(str, getattr(spec, key)))}), got {values!r}")
+    if not isinstance(inj.sources, list) or not inj.sources or len(set(map(str, inj.sources))) != len(inj.sources):
+        raise ValueError(f"{where} sources must be a non-empty list of distinct sources ({', '.join(SOURCES)}), "
+                         f"got {inj.sources!r}")
+    for source in inj.sources:
+        if source not in SOURCES:
+            raise ValueError(f"unknown attacker image source {source!r} in {where} sources; valid: {', '.join(SOURCES)} "
+                             "(train: in-distribution, noise: out-of-distribution)")
+    _int(inj.targets, f"{where} targets", 0)
+    _int(inj.per_target, f"{where} per_target", 1)
+    if inj.queries is not None:
+        _int(inj.queries, f"{where} queries", 0)
+    _int(inj.radius, f"{where} radius", 0)
+    _int(inj.k, f"{where} k", 1)
+    _int(inj.mine, f"{where} mine", 0)
+    if isinstance(inj.noise_proxy, bool) or not isinstance(inj.noise_proxy, (int, float)) or inj.noise_proxy < 0:
+        raise ValueError(f"{where} noise_proxy must be a number >= 0 (the Gaussian std in pixel units; 0 = off), "
+                         f"got {inj.noise_proxy!r}")
+    from .plan import injection_pairs
+
+    for victim, surrogate, _ in injection_pairs(spec):
+        if surrogate is not None and surrogate["config"] == surrogate["victim_config"]:
+            raise ValueError(f"{where} surrogate {surrogate['entry']} is the victim "
+                             f"{victim['hash_method']}-{victim['bits']} ({victim['backbone']}) itself (same backbone, "
+                             "objective, seed and training): white-box runs are planned anyway; give it another seed "
+                             "or backbone")
+
+
 def _defense_settings(params: Dict[str, Dict[str, Any]]) -> None:
     from ..defenses.registry import check_defense_params
 
@@ -637,4 +780,4 @@ def load_spec_file(path: str | Path) -> BenchSpec:
     return spec
 
 
-__all__ = ["AttackSet", "BenchSpec", "ConvergenceSet", "DefenseSet", "PerturbationSet", "TransferSet", "load_spec_file"]
+__all__ = ["AttackSet", "BenchSpec", "ConvergenceSet", "DefenseSet", "InjectionSet", "PerturbationSet", "TransferSet", "load_spec_file"]

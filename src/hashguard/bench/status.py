@@ -19,10 +19,10 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from .plan import ATTACK, CONVERGENCE, DEFENSE, PERTURBATION, REATTACK, TRAIN, TRANSFER, Run
+from .plan import ATTACK, CONVERGENCE, DEFENSE, INJECTION, PERTURBATION, REATTACK, SURROGATE, TRAIN, TRANSFER, Run
 
-KINDS = (TRAIN, ATTACK, CONVERGENCE, DEFENSE, REATTACK, TRANSFER, PERTURBATION)
-ATTACK_KINDS = (ATTACK, CONVERGENCE, REATTACK, TRANSFER, PERTURBATION)
+KINDS = (TRAIN, ATTACK, CONVERGENCE, DEFENSE, REATTACK, TRANSFER, PERTURBATION, SURROGATE, INJECTION)
+ATTACK_KINDS = (ATTACK, CONVERGENCE, REATTACK, TRANSFER, PERTURBATION, INJECTION)
 DEFAULT_QUERIES = 1000  # what "all queries" (queries = 0) counts as in a time estimate
 
 # Seconds per unit of work on 2 (busy) CPU cores with the quick preset's cnn on mnist-mosaic (56x56),
@@ -159,12 +159,15 @@ def work(config: Dict[str, Any]) -> float:
         return float(train.get("epochs", 6)) + float(warmup)
     if kind == ATTACK:
         return float(config.get("queries") or DEFAULT_QUERIES) * _iterations(config)
+    if kind == INJECTION:  # poisoned images crafted (about 10 target categories when all) x iterations
+        crafted = float(config.get("per_target") or 1) * float(config.get("targets") or 10) * max(config.get("mine") or 1, 1)
+        return crafted * (2 if config.get("noise_proxy") else 1) * _iterations(config)
     return 1.0  # an existing model: load and evaluate
 
 
 def _rough(run: Run) -> float:
     c = run.config
-    if run.role == TRAIN:
+    if run.role in (TRAIN, SURROGATE):
         if c.get("kind") != TRAIN:
             return 5.0
         return work(c) * ROUGH_TRAIN_IMAGES * ROUGH_SECONDS["train_image_epoch"] + ROUGH_SECONDS["train_run"]
