@@ -17,10 +17,12 @@ from hashguard.bench.spec import BenchSpec
 from hashguard.bench.status import plan_status
 from hashguard.errors import InputError
 
-BASE = {"name": "inj", "datasets": ["synthetic"], "objectives": ["dpsh"], "bits": [16], "queries": 20, "eps": 0.1,
-        "train": {"epochs": 2}}
-INJ = {"methods": ["nag", "ifgsm"], "steps": {"nag": 3, "ifgsm": 3}, "surrogates": [{"backbone": "cnn", "seed": 1}],
-             "targets": 2, "per_target": 2}
+EPS = 32 / 255  # as tests/test_injection.py: a budget the tiny model's 16x16 images need
+BASE = {"name": "inj", "datasets": ["synthetic"], "objectives": ["dpsh"], "bits": [16], "queries": 20, "eps": "32/255",
+        "train": {"epochs": 3}}
+INJ = {"methods": ["nag", "ifgsm"], "steps": {"nag": 8, "ifgsm": 8},
+       "params": {"nag": {"step": "4/255"}, "ifgsm": {"step": "4/255"}},
+       "surrogates": [{"backbone": "cnn", "seed": 1}], "targets": 2, "per_target": 2}
 
 
 def _spec(**injection) -> BenchSpec:
@@ -90,7 +92,7 @@ def test_plan_trains_each_surrogate_once_before_the_injection_runs_that_need_it(
     runs = plan(spec)
     surrogates = [r for r in runs if r.role == SURROGATE]
     assert len(surrogates) == 1 and surrogates[0].config["backbone"] == "resnet18" and surrogates[0].config["seed"] == 1
-    assert surrogates[0].config["kind"] == TRAIN and surrogates[0].config["train"] == {"epochs": 2}
+    assert surrogates[0].config["kind"] == TRAIN and surrogates[0].config["train"] == {"epochs": 3}
     trains = {r.key: i for i, r in enumerate(runs) if r.role in (TRAIN, SURROGATE)}
     injections = [(i, r) for i, r in enumerate(runs) if r.role == INJECTION]
     assert len(injections) == 2 * 2 * 2  # victims x (white-box, black-box) x methods
@@ -171,13 +173,13 @@ def test_records_hold_the_metrics_and_the_baseline(injected):
         rec = json.loads((out / "records" / f"{r.key}.json").read_text())
         m = rec["metrics"]
         assert m["threat"] == "injection" and m["method"] == r.config["method"]
-        assert m["eps"] == pytest.approx(0.1) and m["radius"] == 5 and m["k"] == 10
+        assert m["eps"] == pytest.approx(EPS) and m["radius"] == 5 and m["k"] == 10
         assert m["transfer"] == (r.config["surrogate"] is not None)
         assert len(m["targets"]) == 2 and m["n_poisoned"] == 4 and "poisoned_ids" not in m
         assert len(m["per_target_metrics"]) == 2 and all(p["n_poisoned"] == 2 for p in m["per_target_metrics"])
         for key in ("radius_success", "topk_success", "t_map", "clean_radius_success", "clean_topk_success", "clean_t_map"):
             assert 0.0 <= m[key] <= 1.0
-        assert m["perceptibility"]["linf"] <= 0.1 + 1e-6
+        assert m["perceptibility"]["linf"] <= EPS + 1e-6
         assert rec["timings"]["injection_seconds"] > 0 and "machine" in rec["timings"]
 
 
