@@ -132,7 +132,7 @@ def test_presets_hold_the_injection_and_transfer_experiments():
     inj = quick.injection
     assert inj.methods == ["nag", "ifgsm"] and inj.steps == {"nag": 8, "ifgsm": 8}
     assert inj.params == {"nag": {"step": 2 / 255}, "ifgsm": {"step": 2 / 255}}
-    assert inj.surrogates == [{"backbone": "resnet18", "seed": 1}] and inj.white_box
+    assert inj.surrogates[0]["backbone"] == "resnet18" and inj.surrogates[0]["seed"] == 1 and inj.white_box
     roles = [r.role for r in plan(quick)]
     assert roles.count(SURROGATE) == 1 and roles.count(INJECTION) == 2 * 2 * 2  # threat x method x source
     paper = get_preset("paper")
@@ -255,3 +255,21 @@ def test_summary_counts_the_poisoned_ids_and_the_figure_draws():
     assert "poisoned_ids" not in out and record["poisoned_ids"] == [10, 11, 12]  # the input is untouched
     fig = injection_bars({"white-box, train": {"NAG": 0.5, "unperturbed": 0.0}}, "t", "y")
     assert len(fig.axes[0].patches) == 2
+
+
+@pytest.mark.slow
+def test_injection_runs_on_a_dask_cluster_give_the_sequential_metrics(tmp_path, single_thread):
+    """The Dask workers run the surrogate and injection runs through the same execute_run (issue 13);
+    at one thread per run their metrics equal the sequential ones."""
+    pytest.importorskip("distributed", reason="needs pip install 'hashguard[distributed]'")
+    spec = _spec()
+    seq = run_bench(spec, tmp_path / "seq", progress=False, report=False, threads_per_run=1)
+    dask = run_bench(spec, tmp_path / "dask", progress=False, report=False, workers=2)
+    assert set(dask["ran"]) == set(seq["ran"]) == {r.key for r in plan(spec)}
+
+    def metrics(out):
+        recs = {p.stem: json.loads(p.read_text()) for p in (out / "records").glob("*.json")}
+        return {k: {m: v for m, v in r["metrics"].items() if "seconds" not in m} for k, r in recs.items()
+                if r["config"]["kind"] == INJECTION}
+
+    assert metrics(tmp_path / "dask") == metrics(tmp_path / "seq")

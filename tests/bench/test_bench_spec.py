@@ -35,7 +35,8 @@ targeted = ["mainstay"]
 
 
 def test_presets_are_listed_and_unknown_names_are_refused():
-    assert list_presets() == ["quick", "sdha-quick", "paper", "paper-objectives", "paper-prosgan", "paper-cifar10"]
+    assert list_presets() == ["quick", "sdha-quick", "paper", "paper-objectives", "paper-prosgan", "paper-cifar10",
+                              "paper-transfer", "injection-quick"]
     with pytest.raises(ValueError, match=r"unknown preset 'fast'.*quick, sdha-quick, paper"):
         get_preset("fast")
 
