@@ -273,3 +273,15 @@ def test_injection_runs_on_a_dask_cluster_give_the_sequential_metrics(tmp_path, 
                 if r["config"]["kind"] == INJECTION}
 
     assert metrics(tmp_path / "dask") == metrics(tmp_path / "seq")
+
+
+@pytest.mark.parametrize("name", ["paper-transfer", "injection-quick"])
+def test_new_presets_dry_run_without_writing(name, tmp_path, capsys):
+    from hashguard.cli import main
+
+    out = tmp_path / name
+    assert main(["bench", "--preset", name, "--data-dir", str(tmp_path), "--out", str(out), "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert "dry run: nothing was run or written" in text and not out.exists()
+    if name == "injection-quick":
+        assert "surrogate" in text and "injection" in text
