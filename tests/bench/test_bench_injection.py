@@ -218,6 +218,7 @@ def test_report_has_the_injection_section(injected):
     assert "## Database injection (NAG's threat model)" in text
     assert "black-box from CNN seed 1 (DPSH-16)" in text or "black-box from cnn seed 1 (DPSH-16)" in text
     assert "radius-5 success (%)" in text and "white-box" in text
+    assert "surrogate cnn seed 1 (DPSH-16): clean mAP" in text
     assert "NAG / I-FGSM black-box radius-5 success" in text
     assert any("injection" in p.name for p in (out / "report_files").glob("*.png")) or "radius-5 success of the" in text
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]

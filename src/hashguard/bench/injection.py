@@ -103,7 +103,7 @@ def injection_section(doc: Any, res: Any) -> None:
     """The report's "Injection" section (module docstring); nothing without ``[injection]`` runs."""
     from .figures import figure_png_bytes
     from .names import display_name
-    from .plan import INJECTION
+    from .plan import INJECTION, SURROGATE, surrogate_label
 
     runs = res.runs_of(INJECTION)
     if not runs:
@@ -120,6 +120,13 @@ def injection_section(doc: Any, res: Any) -> None:
         "(the baseline), in %, averaged over the target categories. Attacker images: train = in-distribution "
         "(the training split, never carrying the target), noise = out-of-distribution (smooth noise)."
     )
+    surrogates = []
+    for r in res.runs_of(SURROGATE):
+        rec = res.record(r)
+        surrogates.append(f"surrogate {surrogate_label(r.model)}: " + (
+            "not trained yet" if rec is None else
+            f"clean mAP {_pct(rec['metrics']['clean_map'])}%, trained in {rec['timings'].get('train_seconds', 0):.0f} s"))
+    doc.items(surrogates)
     for victim in res.models:
         victim_runs = [r for r in runs if res._mid(r.model) == res._mid(victim)]
         if not victim_runs:
