@@ -241,10 +241,10 @@ def test_claim_ratio_divides_nag_by_the_baseline():
             return self.runs
 
         def record(self, run):
-            return {"metrics": {"radius_success": run.value}}
+            return {"metrics": {"radius_success": run.value, "clean_radius_success": 0.05}}
 
-    ((threat, source, ratio, nag, base),) = claim_ratios(Res(), {})
-    assert ratio == pytest.approx(2.0) and (nag, base) == (0.6, 0.3) and source == "train"
+    ((threat, source, ratio, nag, base, clean),) = claim_ratios(Res(), {})
+    assert ratio == pytest.approx(2.0) and (nag, base, clean) == (0.6, 0.3, 0.05) and source == "train"
     assert threat.startswith("black-box from ResNet18 seed 1")
 
 

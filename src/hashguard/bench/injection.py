@@ -79,10 +79,10 @@ def threat_label(run: Any) -> str:
     return "white-box" if run.surrogate is None else f"black-box from {surrogate_label(run.surrogate)}"
 
 
-def claim_ratios(res: Any, victim: Dict[str, Any]) -> List[Tuple[str, str, Optional[float], float, float]]:
-    """``(threat, source, ratio, nag, baseline)`` of every black-box setting of ``victim`` where
-    both NAG and the baseline have a record: the ratio of their mean radius success (None when
-    the baseline's is 0)."""
+def claim_ratios(res: Any, victim: Dict[str, Any]) -> List[Tuple[str, str, Optional[float], float, float, float]]:
+    """``(threat, source, ratio, nag, baseline, unperturbed)`` of every black-box setting of
+    ``victim`` where both NAG and the baseline have a record: the ratio of their mean radius
+    success (None when the baseline's is 0) and the unperturbed images' radius success."""
     from .plan import INJECTION
 
     found: Dict[Tuple[str, str], Dict[str, float]] = {}
@@ -90,13 +90,18 @@ def claim_ratios(res: Any, victim: Dict[str, Any]) -> List[Tuple[str, str, Optio
         rec = res.record(r)
         if rec is None or r.surrogate is None or r.config["method"] not in ("nag", BASELINE):
             continue
-        found.setdefault((threat_label(r), r.config["source"]), {})[r.config["method"]] = rec["metrics"]["radius_success"]
+        values = found.setdefault((threat_label(r), r.config["source"]), {})
+        values[r.config["method"]] = rec["metrics"]["radius_success"]
+        values["unperturbed"] = rec["metrics"]["clean_radius_success"]
     out = []
     for (threat, source), values in found.items():
         if "nag" in values and BASELINE in values:
             base = values[BASELINE]
-            out.append((threat, source, values["nag"] / base if base > 0 else None, values["nag"], base))
+            out.append((threat, source, values["nag"] / base if base > 0 else None, values["nag"], base, values["unperturbed"]))
     return out
+
+
+NO_TRANSFER = 0.01  # both within 1 point of the unperturbed images: nothing transferred, the ratio means little
 
 
 def injection_section(doc: Any, res: Any) -> None:
@@ -151,12 +156,15 @@ def injection_section(doc: Any, res: Any) -> None:
         doc.heading(f"Injection into {res.label(victim)}", 3)
         doc.table(header, rows)
         lines = []
-        for threat, source, ratio, nag, base in claim_ratios(res, victim):
+        for threat, source, ratio, nag, base, clean in claim_ratios(res, victim):
             verdict = ("no baseline success to divide by" if ratio is None else
                        f"**{ratio:.2f}x**, {'inside' if CLAIM[0] <= ratio <= CLAIM[1] else 'outside'} the paper's "
                        f"{CLAIM[0]:g}-{CLAIM[1]:g}x")
+            if max(nag, base) - clean < NO_TRANSFER:
+                verdict += (f"; but neither is {100 * NO_TRANSFER:g} point above the unperturbed images: nothing "
+                            "transferred, so the ratio compares noise")
             lines.append(f"NAG / {display_name(BASELINE)} black-box radius-{inj.radius} success, {threat}, {source} "
-                         f"images: {_pct(nag)}% / {_pct(base)}% = {verdict}")
+                         f"images: {_pct(nag)}% / {_pct(base)}% (unperturbed images: {_pct(clean)}%) = {verdict}")
         doc.items(lines)
         if bars:
             fig = injection_bars(bars, f"Injection into {res.label(victim)}", f"radius-{inj.radius} success (%)")
@@ -185,4 +193,4 @@ def injection_bars(groups: Dict[str, Dict[str, float]], title: str, ylabel: str)
     return _finish(fig, ax, "", ylabel, title)
 
 
-__all__ = ["BASELINE", "claim_ratios", "injection_bars", "injection_section", "run_injection", "summarise"]
+__all__ = ["BASELINE", "NO_TRANSFER", "claim_ratios", "injection_bars", "injection_section", "run_injection", "summarise"]
