@@ -264,6 +264,12 @@ CATALOG: Dict[str, List[Dict[str, Any]]] = {'attacks': [{'name': 'dhta',
               'models': 1,
               'runs': 21,
               'runs_by_kind': {'train': 1, 'perturbation': 20}},
+             {'name': 'prosgan-quick',
+              'description': "ProS-GAN's protocol on mnist-mosaic: P2P, DHTA and the paper's unbounded ProS-GAN, "
+                             't-MAP and RMSE (minutes)',
+              'models': 1,
+              'runs': 4,
+              'runs_by_kind': {'train': 1, 'attack': 3}},
              {'name': 'paper',
               'description': "The papers' grid: FLICKR-25K, NUS-WIDE, MS-COCO from --data-dir, AlexNet / VGG11, 4 "
                              'objectives, 16-64 bits (days of GPU time)',

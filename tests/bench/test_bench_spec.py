@@ -7,6 +7,8 @@ import textwrap
 
 import pytest
 
+from hashguard.bench.protocols import get_protocol
+
 from hashguard.attacks import list_attacks
 from hashguard.bench import BenchSpec, get_preset, list_presets, load_spec_file, run_bench
 from hashguard.bench.plan import ATTACK, CONVERGENCE, DEFENSE, REATTACK, TRAIN, TRANSFER, plan
@@ -35,9 +37,9 @@ targeted = ["mainstay"]
 
 
 def test_presets_are_listed_and_unknown_names_are_refused():
-    assert list_presets() == ["quick", "sdha-quick", "paper", "paper-objectives", "paper-prosgan", "paper-cifar10",
-                              "paper-transfer", "injection-quick"]
-    with pytest.raises(ValueError, match=r"unknown preset 'fast'.*quick, sdha-quick, paper"):
+    assert list_presets() == ["quick", "sdha-quick", "prosgan-quick", "paper", "paper-objectives", "paper-prosgan",
+                              "paper-cifar10", "paper-transfer", "injection-quick"]
+    with pytest.raises(ValueError, match=r"unknown preset 'fast'.*quick, sdha-quick, prosgan-quick, paper"):
         get_preset("fast")
 
 
@@ -59,6 +61,22 @@ def test_quick_preset_covers_every_attack_with_reduced_counts():
     table = {r.key for r in runs if r.role == ATTACK}
     none_row = [r for r in runs if r.role == REATTACK and r.defense == "none"]
     assert none_row and all(r.key in table for r in none_row)
+
+
+def test_prosgan_quick_preset_is_the_quick_model_under_prosgans_protocol_and_unbounded():
+    quick, spec = get_preset("quick"), get_preset("prosgan-quick")
+    assert (spec.datasets, spec.backbones, spec.objectives, spec.bits, spec.train) == (
+        quick.datasets, quick.backbones, quick.objectives, quick.bits, quick.train)  # the same model
+    assert spec.protocol == "prosgan" and spec.attacks.targeted == ["p2p", "dhta", "prosgan"]
+    assert not spec.attacks.untargeted and spec.examples == ["prosgan"]
+    assert "bound" not in spec.attacks.params["prosgan"]  # the protocol's: the paper's unbounded generator
+    assert get_protocol("prosgan").attack_params["prosgan"] == {"bound": "none"}
+    # the same small generator as quick (which runs it inside the eps-ball), trained 4 x 20 batches
+    gan, quick_gan = spec.attacks.params["prosgan"]["gan"], quick.attacks.params["prosgan"]["gan"]
+    assert {k: v for k, v in gan.items() if k not in ("epochs", "batches_per_epoch")} == {
+        k: v for k, v in quick_gan.items() if k not in ("epochs", "batches_per_epoch")}
+    assert (gan["epochs"], gan["batches_per_epoch"]) == (4, 20)
+    assert sum(r.role == ATTACK for r in plan(spec)) == 3
 
 
 def test_paper_preset_is_the_papers_grid():

@@ -31,9 +31,9 @@ FIGURES = {
 SWEEP = {("sdha", 5): (0.3, 0.5), ("sdha", 25): (0.6, 0.08), ("hag", "2/255"): (0.5, 0.3), ("hag", "8/255"): (1.2, 0.05)}
 
 
-def _spec() -> BenchSpec:
+def _spec(protocol: str = "default") -> BenchSpec:
     return BenchSpec(
-        name="fab", datasets=["nus-wide"], backbones=["alexnet"], objectives=["dph"], bits=[32], queries=N,
+        name="fab", protocol=protocol, datasets=["nus-wide"], backbones=["alexnet"], objectives=["dph"], bits=[32], queries=N,
         attacks=AttackSet(untargeted=["pga", "pga-dagger", "sdha", "hag", "mainstay"], targeted=["mainstay", "dhta"]),
         defenses=DefenseSet(methods=["saat", "atrdh"], untargeted=["mainstay", "sdha"]),
         perturbation=PerturbationSet(methods=["sdha", "hag"], queries=N,
@@ -41,8 +41,9 @@ def _spec() -> BenchSpec:
     ).validate(check_files=False)
 
 
-def fabricate(root):
-    spec = _spec()
+def fabricate(root, protocol="default", figures=None):
+    figures = FIGURES if figures is None else figures
+    spec = _spec(protocol)
     root.mkdir(parents=True)
     (root / SPEC_FILE).write_text(json.dumps(spec.to_dict()))
     store = open_store(spec, root)
@@ -59,7 +60,7 @@ def fabricate(root):
         if r.role == PERTURBATION:
             l2, value = SWEEP[(c["method"], r.extra["value"])]
         else:
-            value = FIGURES[(c["method"], c["targeted"], r.defense)]
+            value = figures[(c["method"], c["targeted"], r.defense)]
         ap = np.clip(value + 0.01 * g.standard_normal(N), 0, 1)
         ap += value - ap.mean()  # the mean is exactly the chosen figure
         m = {"n_queries": N, "query_indices": list(range(N)), "method": c["method"], "targeted": c["targeted"],
@@ -143,3 +144,14 @@ def test_main_writes_the_page_and_refuses_a_folder_that_is_not_a_bench_folder(tm
     assert "error:" in capsys.readouterr().err
     with pytest.raises(InputError, match="spec.json"):
         load_results([str(tmp_path)])
+
+
+def test_a_folder_under_the_papers_protocol_is_preferred_to_an_earlier_one(tmp_path):
+    # the default-protocol folder comes first and says targeted mainstay beats DHTA (90 % > 80 %);
+    # the folder under SAAT's own protocol says it does not (70 % < 80 %): the paper's protocol decides
+    own = fabricate(tmp_path / "saat", protocol="saat", figures={**FIGURES, ("mainstay", True, "none"): 0.70})
+    results = load_results([str(fabricate(tmp_path / "fab")), str(own)])
+    j = judge(_claim("SAAT", "than DHTA"), results)
+    assert j["verdict"] == FAILS, j
+    assert "protocol saat" in j["why"] and "the paper's" not in j["why"]
+    assert judge(_claim("PgA", "than PgA†"), results)["verdict"] == HOLDS  # no pga folder: the first one

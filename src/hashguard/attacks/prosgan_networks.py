@@ -508,7 +508,7 @@ def train_prosgan(
                 g_steps += 1
                 bar.update(1)
                 if progress:
-                    bar.set_postfix(loss_g=f"{float(loss_g):.4f}", hash=f"{float(j_ham):.4f}", rec=f"{float(j_re):.2e}")
+                    bar.set_postfix(loss_g=f"{loss_g.item():.4f}", hash=f"{j_ham.item():.4f}", rec=f"{j_re.item():.2e}")
             sched_g.step()
             sched_d.step()
             record: Dict[str, Any] = {"epoch": epoch, "g_steps": g_steps}

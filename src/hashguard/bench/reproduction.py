@@ -2,10 +2,12 @@
 
 One command regenerates the page from results folders of ``hashguard bench``::
 
-    python -m hashguard.bench.reproduction --from runs/quick runs/sdha-quick runs/nag-transfer-quick --write docs/reproduction.md
+    python -m hashguard.bench.reproduction --from runs/quick runs/sdha-quick runs/nag-transfer-quick \
+        runs/prosgan-quick --write docs/reproduction.md
 
 For every claim of :data:`hashguard.bench.claims.CLAIMS` it finds the two measures in the folders
-(the first folder and model that has each), compares them and writes one of:
+(the first folder and model that has each, folders run under the claim's paper protocol first, so
+``runs/prosgan-quick`` decides ProS-GAN's claims even after ``runs/quick``), compares them and writes one of:
 
 - **holds**: the comparison goes the paper's way;
 - **does not hold**: it goes the other way, with both figures and the gap;
@@ -119,6 +121,7 @@ def judge(claim: Claim, results: Sequence[Tuple[str, Any]]) -> Dict[str, Any]:
     if claim.unmeasurable is not None:
         return {"verdict": UNCHECKABLE, "measured": "–", "why": claim.unmeasurable}
     assert claim.left is not None and claim.right is not None
+    results = sorted(results, key=lambda folder: folder[1].spec.protocol != claim.protocol)  # stable: paper's first
     a, b = find(results, claim.left), find(results, claim.right)
     if a is None or b is None:
         missing = [m.describe() for m, f in ((claim.left, a), (claim.right, b)) if f is None]
