@@ -7,12 +7,11 @@ import textwrap
 
 import pytest
 
-from hashguard.bench.protocols import get_protocol
-
 from hashguard.attacks import list_attacks
 from hashguard.bench import BenchSpec, get_preset, list_presets, load_spec_file, run_bench
 from hashguard.bench.plan import ATTACK, CONVERGENCE, DEFENSE, REATTACK, TRAIN, TRANSFER, plan
 from hashguard.bench.presets import QUICK_STEPS
+from hashguard.bench.protocols import get_protocol
 
 GRID = """
 name = "two-models"
