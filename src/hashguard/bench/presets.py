@@ -142,21 +142,24 @@ PGA_TABLE_UNTARGETED = ["hag", "sdha", "pga"]
 PGA_TABLE_TARGETED = ["p2p", "dhta", "prosgan", "tha"]
 
 
+def _on_quick_model(name: str, **fields) -> BenchSpec:
+    """A grid on the ``quick`` preset's model (dataset, backbone, objective, bits, seed and training);
+    ``fields`` are the other :class:`BenchSpec` fields (protocol, queries, the run sets). Not validated."""
+    base = quick()
+    return BenchSpec(name=name, datasets=base.datasets, backbones=base.backbones, objectives=base.objectives,
+                     bits=base.bits, seed=base.seed, batch_size=base.batch_size, train=dict(base.train), **fields)
+
+
 SDHA_QUICK_STEPS = 30  # every method of the sweep (paper: SDHA 1500, HAG 2000, PgA / I-FGSM 100)
 
 
 def sdha_quick() -> BenchSpec:
     """SDHA Tables 2-4 on mnist-mosaic (SDHA's protocol): L2 to reach mAP <= 25 % for SDHA, HAG, PgA, I-FGSM (minutes)."""
-    base = quick()
-    spec = BenchSpec(
-        name="sdha-quick",
-        datasets=base.datasets, backbones=base.backbones, objectives=base.objectives, bits=base.bits,
-        seed=0,
+    spec = _on_quick_model(
+        "sdha-quick",
         queries=100,
         eps="0.039",
         protocol="sdha",
-        batch_size=base.batch_size,
-        train=dict(base.train),
         perturbation=PerturbationSet(
             methods=["sdha", "hag", "pga", "ifgsm"],
             queries=100,
@@ -248,14 +251,9 @@ def injection_quick() -> BenchSpec:
     radius-5 success 31.9 % (NAG) / 31.0 % (I-FGSM) against 5.3 % for the unperturbed images;
     black-box 6.0 % / 5.9 %: nothing transferred from this surrogate.
     """
-    base = quick()
-    spec = BenchSpec(
-        name="injection-quick",
-        datasets=base.datasets, backbones=base.backbones, objectives=base.objectives, bits=base.bits,
-        seed=0,
-        queries=base.queries,
-        batch_size=base.batch_size,
-        train=dict(base.train),
+    spec = _on_quick_model(
+        "injection-quick",
+        queries=500,
         injection=InjectionSet(
             methods=["nag", "ifgsm"],
             steps={"nag": QUICK_STEPS, "ifgsm": QUICK_STEPS},
@@ -293,18 +291,12 @@ def _pga_table(name: str, dataset: str, backbone: str, objectives: List[str], bi
 
 def prosgan_quick() -> BenchSpec:
     """ProS-GAN's protocol on mnist-mosaic: P2P, DHTA and the paper's unbounded ProS-GAN, t-MAP and RMSE (minutes)."""
-    base = quick()
-    targeted = ["p2p", "dhta", "prosgan"]
-    spec = BenchSpec(
-        name="prosgan-quick",
-        datasets=base.datasets, backbones=base.backbones, objectives=base.objectives, bits=base.bits,
-        seed=0,
+    spec = _on_quick_model(
+        "prosgan-quick",
         queries=500,
         protocol="prosgan",
-        batch_size=base.batch_size,
-        train=dict(base.train),
         attacks=AttackSet(
-            targeted=targeted,
+            targeted=["p2p", "dhta", "prosgan"],
             steps={m: QUICK_STEPS for m in ("p2p", "dhta")},
             params={"p2p": {"step": QUICK_STEP_SIZE}, "dhta": {"step": QUICK_STEP_SIZE},
                     "prosgan": {"prototype": {"epochs": 1}, "gan": dict(QUICK_PROSGAN_GAN, epochs=4, batches_per_epoch=20)}},
