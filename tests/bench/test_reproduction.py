@@ -155,3 +155,15 @@ def test_a_folder_under_the_papers_protocol_is_preferred_to_an_earlier_one(tmp_p
     assert j["verdict"] == FAILS, j
     assert "protocol saat" in j["why"] and "the paper's" not in j["why"]
     assert judge(_claim("PgA", "than PgA†"), results)["verdict"] == HOLDS  # no pga folder: the first one
+
+
+def test_a_claimed_factor_must_be_reached_not_only_the_order(results):
+    from hashguard.bench.claims import Claim, Measure
+
+    def claim(ratio):  # targeted mainstay 90 % against DHTA 80 %: 1.125x
+        return Claim("SAAT", "Table II", "mainstay beats DHTA by a factor", "saat", Measure("record", "mainstay", True, "t_map"),
+                     ">", Measure("record", "dhta", True, "t_map"), ratio=ratio)
+
+    assert judge(claim(1.1), results)["verdict"] == HOLDS
+    j = judge(claim(1.2), results)
+    assert j["verdict"] == FAILS and "ratio 1.12x, the paper's at least 1.2x" in j["why"]

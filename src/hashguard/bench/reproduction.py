@@ -3,7 +3,7 @@
 One command regenerates the page from results folders of ``hashguard bench``::
 
     python -m hashguard.bench.reproduction --from runs/quick runs/sdha-quick runs/nag-transfer-quick \
-        runs/prosgan-quick --write docs/reproduction.md
+        runs/prosgan-quick runs/injection-quick --write docs/reproduction.md
 
 For every claim of :data:`hashguard.bench.claims.CLAIMS` it finds the two measures in the folders
 (the first folder and model that has each, folders run under the claim's paper protocol first, so
@@ -43,7 +43,7 @@ class Found:
 
 
 def _percent_metric(metric: str) -> bool:
-    return metric in ("map", "t_map")
+    return metric in ("map", "t_map", "radius_success")
 
 
 def _find_record(results: Sequence[Tuple[str, Any]], m: Measure) -> Optional[Found]:
@@ -54,8 +54,10 @@ def _find_record(results: Sequence[Tuple[str, Any]], m: Measure) -> Optional[Fou
                 continue
             if r.defense != m.defense:
                 continue
-            if m.role == "transfer" and not c.get("surrogate"):
+            if m.role in ("transfer", "injection") and not c.get("surrogate"):
                 continue  # the white-box diagonal is not a transfer
+            if m.source and c.get("source") != m.source:
+                continue
             rec = res.record(r)
             if rec is None or rec["metrics"].get(m.metric) is None:
                 continue
@@ -156,6 +158,10 @@ def judge(claim: Claim, results: Sequence[Tuple[str, Any]]) -> Dict[str, Any]:
     if a.value == b.value:
         holds = False
         why = "equal"
+    if claim.ratio and holds and b.value > 0:  # the paper claims a factor, not only an order
+        factor = a.value / b.value if claim.relation == ">" else b.value / a.value
+        holds = factor >= claim.ratio
+        why += f"; ratio {factor:.2f}x, the paper's at least {claim.ratio:g}x"
     return {"verdict": HOLDS if holds else FAILS, "measured": measured, "why": why + " (" + "; ".join(where) + ")"}
 
 
