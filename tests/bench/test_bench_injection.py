@@ -220,6 +220,8 @@ def test_report_has_the_injection_section(injected):
     assert "radius-5 success (%)" in text and "white-box" in text
     assert "surrogate cnn seed 1 (DPSH-16): clean mAP" in text
     assert "NAG / I-FGSM black-box radius-5 success" in text
+    summary = text.split("## Summary", 1)[1].split("\n## ", 1)[0]
+    assert "Database injection: NAG / I-FGSM black-box radius-5 success" in summary  # answered first too
     assert any("injection" in p.name for p in (out / "report_files").glob("*.png")) or "radius-5 success of the" in text
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     inj = [row for row in rows if row["role"] == INJECTION]

@@ -104,6 +104,25 @@ def claim_ratios(res: Any, victim: Dict[str, Any]) -> List[Tuple[str, str, Optio
 NO_TRANSFER = 0.01  # both within 1 point of the unperturbed images: nothing transferred, the ratio means little
 
 
+def ratio_lines(res: Any, victim: Dict[str, Any]) -> List[str]:
+    """One sentence per black-box setting of ``victim`` with both NAG and the baseline: their radius
+    success, the unperturbed images', and the ratio against NAG's claim (the section and the summary)."""
+    from .names import display_name
+
+    radius = res.spec.injection.radius
+    lines = []
+    for threat, source, ratio, nag, base, clean in claim_ratios(res, victim):
+        verdict = ("no baseline success to divide by" if ratio is None else
+                   f"**{ratio:.2f}x**, {'inside' if CLAIM[0] <= ratio <= CLAIM[1] else 'outside'} the paper's "
+                   f"{CLAIM[0]:g}-{CLAIM[1]:g}x")
+        if max(nag, base) - clean < NO_TRANSFER:
+            verdict += (f"; but neither is {100 * NO_TRANSFER:g} point above the unperturbed images: nothing "
+                        "transferred, so the ratio compares noise")
+        lines.append(f"NAG / {display_name(BASELINE)} black-box radius-{radius} success, {threat}, {source} "
+                     f"images: {_pct(nag)}% / {_pct(base)}% (unperturbed images: {_pct(clean)}%) = {verdict}")
+    return lines
+
+
 def injection_section(doc: Any, res: Any) -> None:
     """The report's "Injection" section (module docstring); nothing without ``[injection]`` runs."""
     from .figures import figure_png_bytes
@@ -155,17 +174,7 @@ def injection_section(doc: Any, res: Any) -> None:
                 m["radius_success"]
         doc.heading(f"Injection into {res.label(victim)}", 3)
         doc.table(header, rows)
-        lines = []
-        for threat, source, ratio, nag, base, clean in claim_ratios(res, victim):
-            verdict = ("no baseline success to divide by" if ratio is None else
-                       f"**{ratio:.2f}x**, {'inside' if CLAIM[0] <= ratio <= CLAIM[1] else 'outside'} the paper's "
-                       f"{CLAIM[0]:g}-{CLAIM[1]:g}x")
-            if max(nag, base) - clean < NO_TRANSFER:
-                verdict += (f"; but neither is {100 * NO_TRANSFER:g} point above the unperturbed images: nothing "
-                            "transferred, so the ratio compares noise")
-            lines.append(f"NAG / {display_name(BASELINE)} black-box radius-{inj.radius} success, {threat}, {source} "
-                         f"images: {_pct(nag)}% / {_pct(base)}% (unperturbed images: {_pct(clean)}%) = {verdict}")
-        doc.items(lines)
+        doc.items(ratio_lines(res, victim))
         if bars:
             fig = injection_bars(bars, f"Injection into {res.label(victim)}", f"radius-{inj.radius} success (%)")
             doc.figure(figure_png_bytes(fig, dpi=80), f"radius-{inj.radius} success of the injection runs into "

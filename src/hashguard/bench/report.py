@@ -41,7 +41,7 @@ from .. import __version__
 from .._atomic import atomic_write_bytes, atomic_write_text
 from .._paths import check_output_dir, path_inside
 from . import figures, published
-from .injection import injection_section
+from .injection import injection_section, ratio_lines
 from .names import display_name
 from .perturbation import perturbation_section
 from .plan import (
@@ -457,6 +457,9 @@ def _summary(doc: _Doc, res: _Results, *, level: int = 2, title: str = "Summary"
                 text += (f" {display_name(d)} changes the robust mAP by {gain} points (worst case over {attacks}, "
                          f"{defended.n_queries} queries) at a clean-mAP cost of {cost} points"
                          + (" (negative: its clean mAP rose)." if rose else "."))
+        injection = ratio_lines(res, m)  # NAG's claim answered here too, not only in its section
+        if injection:
+            text += " Database injection: " + "; ".join(injection) + "."
         rows.append(row)
         sentences.append(text)
     doc.para("All figures are on the attacked queries (the same queries and target labels for every attack); "
