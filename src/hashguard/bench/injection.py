@@ -23,7 +23,6 @@ from typing import Any, Dict, List, Optional, Tuple
 
 BASELINE = "ifgsm"  # the PGD-style baseline NAG's claim is measured against (NAG Sec. 1: "compared to PGD")
 CLAIM = (1.2, 3.0)  # NAG Sec. 1: "1.2-3x improvements of black-box transferability compared with ... PGD"
-FIGURES = ("radius_success", "topk_success", "t_map")
 
 
 def run_injection(ctx: Any, run: Any) -> Tuple[Dict[str, Any], Dict[str, Any]]:
@@ -152,7 +151,7 @@ def injection_section(doc: Any, res: Any) -> None:
             f"clean mAP {_pct(rec['metrics']['clean_map'])}%, trained in {rec['timings'].get('train_seconds', 0):.0f} s"))
     doc.items(surrogates)
     for victim in res.models:
-        victim_runs = [r for r in runs if res._mid(r.model) == res._mid(victim)]
+        victim_runs = res.runs_of(INJECTION, victim)
         if not victim_runs:
             continue
         header = ["attack", "images", "threat", f"radius-{inj.radius} success (%)", f"top-{inj.k} success (%)",
